@@ -1,0 +1,570 @@
+/**
+ * Deferred: a result that is not there yet, with a chain of callbacks and
+ * errbacks that run synchronously, in order, as soon as it arrives.
+ *
+ * This is Twisted's Deferred. The chain runs on an explicit stack (the
+ * trampoline in `runChain`), never by recursion, so a chain of any length and
+ * any number of Deferreds each waiting on the next complete without a stack
+ * overflow.
+ */
+import { AlreadyCalledError, CancelledError, TimeoutError } from './errors.js';
+import { Failure } from './failure.js';
+import { captureStack, describeStacks, getDebugging, type DebugStacks } from './debug.js';
+import type { IReactorTime } from './clock.js';
+import { markHandled, markUnhandled, reportUnhandled, setFlagClearer } from './unhandled.js';
+import { Logger } from '../logger/index.js';
+
+/** A value, or something that will give one: what callbacks may return. */
+export type MaybeDeferred<T> = T | PromiseLike<T>;
+
+/** Called by `cancel()` on an unfired Deferred; may fire it itself. */
+export type Canceller<T> = (d: Deferred<T>) => void;
+
+type Fn = (result: unknown, ...args: unknown[]) => unknown;
+
+/** Slot value meaning "pass the result on unchanged". */
+const PASS: Fn = (r) => r;
+/** Marker entry: move this Deferred's result to the waiting Deferred in the next slot. */
+const CONTINUE: Fn = (r) => r;
+/** Marker entry: fire the Deferred in the next slot with this result (chainDeferred). */
+const CHAIN: Fn = (r) => r;
+
+/** Entries are stored flat, four slots each: callback, errback, callback args, errback args. */
+const STRIDE = 4;
+
+const log = new Logger('spindle.defer');
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (
+    x !== null &&
+    (typeof x === 'object' || typeof x === 'function') &&
+    typeof (x as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * A result that will arrive later, and the chain of functions that process it.
+ *
+ * - Callbacks run synchronously as soon as there is a result: `callback()`
+ *   runs the whole chain before it returns, and a callback added to a fired
+ *   Deferred runs inside `addCallback`.
+ * - A callback's return value replaces the result; a throw switches to the
+ *   errback track as a {@link Failure}; an errback that returns switches back.
+ * - A callback that returns a Deferred (or any PromiseLike) pauses the chain
+ *   until that one fires, then the chain continues with its result.
+ * - `await d` works: it resolves to the result or rejects with the original
+ *   error (never the Failure wrapper), without changing what later callbacks see.
+ * - A failure still unhandled when the Deferred is garbage collected is logged
+ *   as "Unhandled error in Deferred".
+ *
+ * @example
+ * ```ts
+ * const d = new Deferred<number>();
+ * d.addCallback((n) => n * 2)
+ *  .addCallback((n) => { if (n > 10) throw new RangeError('too big'); return n; })
+ *  .addErrback((f) => { f.trap(RangeError); return 10; });
+ * d.callback(21);
+ * console.log(await d); // 10
+ * ```
+ */
+export class Deferred<T = unknown> implements PromiseLike<T> {
+  private _called = false;
+  private _paused = 0;
+  /** T, a Failure, or (while waiting on another Deferred) that Deferred. */
+  private _result: unknown = undefined;
+  private _cbs: unknown[] | null = null;
+  private _cbIndex = 0;
+  private _canceller: Canceller<T> | null;
+  private _suppressAlreadyCalled = false;
+  private _running = false;
+  private _chainedTo: Deferred<unknown> | null = null;
+  private _unhandled = false;
+  /** A failure already seen by `then`/`await`: it does not count as unhandled. */
+  private _observed: Failure | null = null;
+  private _debug: DebugStacks | null = null;
+
+  /**
+   * @param canceller called by {@link Deferred.cancel} while the Deferred has
+   * no result; it may fire the Deferred itself (with a success or another
+   * error), otherwise the Deferred fails with {@link CancelledError}.
+   */
+  constructor(canceller?: Canceller<T> | null) {
+    this._canceller = canceller ?? null;
+    if (getDebugging()) this._debug = { creator: captureStack() };
+  }
+
+  /** Whether `callback` or `errback` has been called. */
+  get called(): boolean {
+    return this._called;
+  }
+
+  /** How many `pause()` calls (or inner Deferreds waited on) hold the chain. */
+  get paused(): number {
+    return this._paused;
+  }
+
+  /** The Deferred this one is waiting on (for debugging), or null. */
+  get chainedTo(): Deferred<unknown> | null {
+    return this._chainedTo;
+  }
+
+  /**
+   * Fire the chain with a success. Passing a Failure is the same as `errback`.
+   * @throws AlreadyCalledError when already fired (but see {@link Deferred.cancel}).
+   * @throws TypeError when `result` is a Deferred: return it from a callback instead.
+   */
+  callback(result: T | Failure): void {
+    if (result instanceof Deferred) {
+      throw new TypeError('a Deferred cannot be fired with another Deferred: return it from a callback to chain them');
+    }
+    this._start(result);
+  }
+
+  /**
+   * Fire the chain with a failure: an Error, a {@link Failure}, or any thrown
+   * value (wrapped in a Failure).
+   * @throws AlreadyCalledError when already fired (but see {@link Deferred.cancel}).
+   */
+  errback(error?: unknown): void {
+    this._start(
+      error instanceof Failure
+        ? error
+        : new Failure(error === undefined ? new Error('Deferred.errback() was called without an error') : error),
+    );
+  }
+
+  /**
+   * Add a callback and an errback as one step of the chain: exactly one of
+   * them runs, depending on whether the result at this step is a failure.
+   * `null` passes the result (or failure) on unchanged. Extra arguments are
+   * passed after the result.
+   */
+  addCallbacks<U = T, V = never>(
+    callback: ((result: T, ...args: never[]) => MaybeDeferred<U> | Failure) | null,
+    errback?: ((failure: Failure, ...args: never[]) => MaybeDeferred<V> | Failure) | null,
+    callbackArgs?: readonly unknown[],
+    errbackArgs?: readonly unknown[],
+  ): Deferred<U | V> {
+    return this._add(
+      (callback as Fn | null) ?? PASS,
+      (errback as Fn | null | undefined) ?? PASS,
+      callbackArgs !== undefined && callbackArgs.length > 0 ? callbackArgs : undefined,
+      errbackArgs !== undefined && errbackArgs.length > 0 ? errbackArgs : undefined,
+    );
+  }
+
+  /** Add a step that runs `fn(result, ...args)` on success; failures pass by. */
+  addCallback<U, A extends unknown[] = []>(
+    fn: (result: T, ...args: A) => MaybeDeferred<U> | Failure,
+    ...args: A
+  ): Deferred<U> {
+    return this._add(fn as Fn, PASS, args.length > 0 ? args : undefined, undefined);
+  }
+
+  /** Add a step that runs `fn(failure, ...args)` on failure; successes pass by. Returning recovers. */
+  addErrback<U = T, A extends unknown[] = []>(
+    fn: (failure: Failure, ...args: A) => MaybeDeferred<U> | Failure,
+    ...args: A
+  ): Deferred<T | U> {
+    return this._add(PASS, fn as Fn, undefined, args.length > 0 ? args : undefined);
+  }
+
+  /** Add a step that runs `fn` on the result whether it is a success or a Failure. */
+  addBoth<U, A extends unknown[] = []>(
+    fn: (result: T | Failure, ...args: A) => MaybeDeferred<U> | Failure,
+    ...args: A
+  ): Deferred<U> {
+    const a = args.length > 0 ? args : undefined;
+    return this._add(fn as Fn, fn as Fn, a, a);
+  }
+
+  /**
+   * Fire `d` with this Deferred's result when it arrives (success or failure).
+   * This Deferred's own chain then continues with `undefined`. Stack-safe:
+   * long chains of chained Deferreds do not recurse.
+   */
+  chainDeferred(d: Deferred<T>): Deferred<undefined> {
+    d._chainedTo = this as Deferred<unknown>;
+    return this._add(CHAIN, d as unknown as Fn, undefined, undefined);
+  }
+
+  /** Stop the chain from running (counted: each pause needs an unpause). */
+  pause(): void {
+    this._paused++;
+  }
+
+  /** Undo one `pause()`; the chain runs again once none are left. */
+  unpause(): void {
+    if (this._paused === 0) return;
+    this._paused--;
+    if (this._paused === 0 && this._called) this._runCallbacks();
+  }
+
+  /**
+   * Cancel the operation this Deferred stands for.
+   *
+   * - Not fired yet: the canceller (if any) runs; if that did not fire the
+   *   Deferred, it fails with {@link CancelledError}. Without a canceller,
+   *   exactly one later `callback`/`errback` (the producer answering late)
+   *   is silently ignored; with one, a later fire raises AlreadyCalledError.
+   *   A canceller that throws is logged and the Deferred is still cancelled.
+   * - Fired, but waiting on an inner Deferred: the inner one is cancelled.
+   * - Otherwise nothing happens.
+   */
+  cancel(): void {
+    if (!this._called) {
+      const canceller = this._canceller;
+      if (canceller !== null) {
+        try {
+          canceller(this);
+        } catch (e) {
+          log.failure('Exception raised by the canceller of a Deferred', e, undefined, 'error');
+        }
+      } else {
+        this._suppressAlreadyCalled = true;
+      }
+      if (!this._called) this.errback(new CancelledError());
+    } else if (this._result instanceof Deferred) {
+      this._result.cancel();
+    }
+  }
+
+  /**
+   * Cancel this Deferred when `signal` aborts (at once if it already has).
+   * The listener is removed once the Deferred has a result.
+   */
+  cancelOnAbort(signal: AbortSignal): this {
+    if (signal.aborted) {
+      this.cancel();
+      return this;
+    }
+    const onAbort = (): void => this.cancel();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this._add(
+      (r) => {
+        signal.removeEventListener('abort', onAbort);
+        return r;
+      },
+      (f) => {
+        signal.removeEventListener('abort', onAbort);
+        return f;
+      },
+      undefined,
+      undefined,
+    );
+    return this;
+  }
+
+  /**
+   * Cancel this Deferred if it has no result after `seconds` on `clock`; it
+   * then fails with {@link TimeoutError} (or whatever `onTimeoutCancel`
+   * returns). Only callbacks added *before* this call are covered: once the
+   * Deferred has fired, the timer is cancelled.
+   *
+   * @param onTimeoutCancel called with the result at timeout (usually a
+   * CancelledError failure) and the timeout; its return value becomes the result.
+   */
+  addTimeout(
+    seconds: number,
+    clock: IReactorTime,
+    onTimeoutCancel?: (result: T | Failure, timeout: number) => MaybeDeferred<T> | Failure,
+  ): this {
+    let timedOut = false;
+    const call = clock.callLater(seconds, () => {
+      timedOut = true;
+      this.cancel();
+    });
+    const convert = (result: unknown): unknown => {
+      if (!timedOut) return result;
+      if (onTimeoutCancel !== undefined) return onTimeoutCancel(result as T | Failure, seconds);
+      if (result instanceof Failure) {
+        result.trap(CancelledError);
+        throw new TimeoutError(seconds);
+      }
+      return result;
+    };
+    const stopTimer = (result: unknown): unknown => {
+      if (call.active()) call.cancel();
+      return result;
+    };
+    this._add(convert, convert, undefined, undefined);
+    this._add(stopTimer, stopTimer, undefined, undefined);
+    return this;
+  }
+
+  /**
+   * Observe the result as a Promise: it resolves with the result or rejects
+   * with the original error. The chain is not changed, and a failure observed
+   * this way no longer counts as unhandled.
+   */
+  asPromise(): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this._add(
+        (r) => {
+          resolve(r as T);
+          return r;
+        },
+        (f) => {
+          this._observed = f as Failure;
+          reject((f as Failure).thrown);
+          return f;
+        },
+        undefined,
+        undefined,
+      );
+    });
+  }
+
+  /** PromiseLike: `await d` and `d.then(...)` observe the result (see {@link Deferred.asPromise}). */
+  then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.asPromise().then(onfulfilled, onrejected);
+  }
+
+  /**
+   * A Deferred that follows `p`. Cancelling it fails it with CancelledError
+   * and ignores `p`'s later outcome. A Deferred is returned as it is.
+   */
+  static fromPromise<T>(p: PromiseLike<T>): Deferred<T> {
+    if (p instanceof Deferred) return p as Deferred<T>;
+    const d = new Deferred<T>();
+    p.then(
+      (v) => d.callback(v),
+      (e: unknown) => d.errback(e),
+    );
+    return d;
+  }
+
+  toString(): string {
+    if (!this._called) return 'Deferred (no result)';
+    if (this._result instanceof Deferred) return 'Deferred (waiting on another Deferred)';
+    if (this._result instanceof Failure) return `Deferred (current result: ${String(this._result)})`;
+    return `Deferred (current result: ${typeof this._result})`;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private _add(cb: Fn, eb: Fn, cbArgs: readonly unknown[] | undefined, ebArgs: readonly unknown[] | undefined): never {
+    let cbs = this._cbs;
+    if (cbs === null) cbs = this._cbs = [];
+    cbs.push(cb, eb, cbArgs, ebArgs);
+    if (this._called) this._runCallbacks();
+    // The same object, now holding a result of the new type.
+    return this as never;
+  }
+
+  private _start(result: unknown): void {
+    if (this._called) {
+      if (this._suppressAlreadyCalled) {
+        this._suppressAlreadyCalled = false;
+        return;
+      }
+      const stacks = describeStacks(this._debug);
+      throw new AlreadyCalledError(
+        stacks === '' ? 'the Deferred was already called' : `the Deferred was already called\n${stacks}`,
+      );
+    }
+    if (this._debug !== null) this._debug.invoker = captureStack();
+    this._called = true;
+    this._result = result;
+    this._canceller = null;
+    this._runCallbacks();
+  }
+
+  /**
+   * Insert an errback to run before every step already added. Used by
+   * inlineCallbacks to intercept its own cancellation.
+   * @internal
+   */
+  _prependErrback(eb: (f: Failure) => unknown): void {
+    const rest = this._cbs === null ? [] : this._cbs.slice(this._cbIndex);
+    this._cbs = [PASS, eb, undefined, undefined, ...rest];
+    this._cbIndex = 0;
+  }
+
+  /**
+   * Run as much of the chain as can run now. An explicit stack of Deferreds
+   * replaces recursion: when a callback returns an unfired Deferred, this one
+   * waits (a CONTINUE entry is appended to the inner one) and the loop ends;
+   * when the inner one reaches that entry, it hands its result over and
+   * pushes the waiting Deferred onto the same stack.
+   */
+  private _runCallbacks(): void {
+    if (this._running) return; // a callback added this: the running loop will get to it
+    if (this._cbs === null) {
+      if (this._paused === 0) this._settle();
+      return;
+    }
+    const chain: Deferred<unknown>[] = [this as Deferred<unknown>];
+    while (chain.length > 0) {
+      const current = chain[chain.length - 1]!;
+      if (current._paused > 0) {
+        // It resumes on unpause; go back to whoever handed it its result.
+        chain.pop();
+        continue;
+      }
+      let finished = true;
+      current._chainedTo = null;
+      const cbs = current._cbs;
+      if (cbs !== null) {
+        while (current._cbIndex < cbs.length) {
+          const i = current._cbIndex;
+          current._cbIndex = i + STRIDE;
+          const cb = cbs[i] as Fn;
+          if (cb === CONTINUE) {
+            const waiting = cbs[i + 1] as Deferred<unknown>;
+            waiting._result = current._result;
+            current._result = undefined;
+            waiting._paused--;
+            chain.push(waiting);
+            finished = false;
+            break;
+          }
+          if (cb === CHAIN) {
+            const target = cbs[i + 1] as Deferred<unknown>;
+            if (current._fireChained(target)) {
+              chain.push(target);
+              finished = false;
+              break;
+            }
+            continue;
+          }
+          const result = current._result;
+          const failed = result instanceof Failure;
+          const fn = (failed ? cbs[i + 1] : cb) as Fn;
+          if (fn === PASS) continue;
+          const args = (failed ? cbs[i + 3] : cbs[i + 2]) as unknown[] | undefined;
+          let next: unknown;
+          current._running = true;
+          try {
+            next = args === undefined ? fn(result) : fn(result, ...args);
+          } catch (e) {
+            next = Failure.from(e);
+          }
+          current._running = false;
+          if (next === current) {
+            next = new Failure(new TypeError('a callback returned the Deferred it was added to: it would wait forever'));
+          } else if (isThenable(next) && !(next instanceof Failure)) {
+            const inner = next instanceof Deferred ? next : Deferred.fromPromise(next);
+            if (!inner._called || inner._paused > 0) {
+              // Wait for it: CONTINUE will hand its result back to us.
+              current._result = inner;
+              current._paused++;
+              current._chainedTo = inner;
+              let innerCbs = inner._cbs;
+              if (innerCbs === null) innerCbs = inner._cbs = [];
+              innerCbs.push(CONTINUE, current, undefined, undefined);
+              break;
+            }
+            // Already there: take its result, so it no longer holds a failure to report.
+            next = inner._result;
+            inner._result = undefined;
+            if (inner._unhandled) inner._clearUnhandled();
+          }
+          current._result = next;
+        }
+        if (finished && current._cbIndex >= cbs.length && current._cbs === cbs) {
+          current._cbs = null;
+          current._cbIndex = 0;
+        }
+      }
+      if (finished) {
+        current._settle();
+        chain.pop();
+      }
+    }
+  }
+
+  /**
+   * Fire `target` with our result for chainDeferred, without recursing.
+   * Returns true when `target` should be run next on the shared stack.
+   */
+  private _fireChained(target: Deferred<unknown>): boolean {
+    if (target._called) {
+      if (target._suppressAlreadyCalled) {
+        target._suppressAlreadyCalled = false;
+        this._result = undefined;
+      } else {
+        this._result = new Failure(new AlreadyCalledError('chainDeferred: the target Deferred was already called'));
+      }
+      return false;
+    }
+    if (target._debug !== null) target._debug.invoker = captureStack();
+    target._called = true;
+    target._result = this._result;
+    target._canceller = null;
+    this._result = undefined;
+    return target._paused === 0;
+  }
+
+  /** Book-keeping when the chain has run as far as it can: track an unhandled failure. */
+  private _settle(): void {
+    const r = this._result;
+    if (r instanceof Failure && r !== this._observed) {
+      if (!this._unhandled) {
+        this._unhandled = true;
+        r.cleanFailure();
+        markUnhandled(this, { failure: r, debug: this._debug });
+      }
+    } else if (this._unhandled) {
+      this._clearUnhandled();
+    }
+  }
+
+  private _clearUnhandled(): void {
+    this._unhandled = false;
+    markHandled(this);
+  }
+
+  /** @internal Used by the unhandled-failure tracker when a test flushes a failure. */
+  static _forgetUnhandled(owner: object): void {
+    if (owner instanceof Deferred) owner._unhandled = false;
+  }
+}
+
+setFlagClearer(Deferred._forgetUnhandled);
+
+/** A Deferred that already succeeded with `value`. */
+export function succeed<T>(value: T): Deferred<T> {
+  const d = new Deferred<T>();
+  d.callback(value);
+  return d;
+}
+
+/** A Deferred that already failed with `error` (an Error, a Failure or any thrown value). */
+export function fail<T = never>(error?: unknown): Deferred<T> {
+  const d = new Deferred<T>();
+  d.errback(error);
+  return d;
+}
+
+/**
+ * Call `fn(...args)` and give its outcome as a Deferred: a thrown error or a
+ * returned Failure becomes a failed Deferred, a returned Deferred is returned
+ * as it is (same object), a PromiseLike is followed, and any other value is a
+ * success.
+ */
+export function maybeDeferred<T, A extends unknown[]>(
+  fn: (...args: A) => MaybeDeferred<T> | Failure,
+  ...args: A
+): Deferred<T> {
+  let r: unknown;
+  try {
+    r = fn(...args);
+  } catch (e) {
+    return fail<T>(Failure.from(e));
+  }
+  if (r instanceof Deferred) return r as Deferred<T>;
+  if (r instanceof Failure) return fail<T>(r);
+  if (isThenable(r)) return Deferred.fromPromise(r as PromiseLike<T>);
+  return succeed(r as T);
+}
+
+/** Report an unhandled failure now (used where a failure is dropped on purpose, e.g. by a closed queue). */
+export function logUnhandledFailure(failure: Failure): void {
+  reportUnhandled({ failure, debug: null });
+}
+
+export { isThenable };
