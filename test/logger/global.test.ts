@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   beginLoggingTo,
   captureEvents,
@@ -27,6 +27,11 @@ function recorder(): { events: LogEvent[]; observer: LogObserver } {
   const events: LogEvent[] = [];
   return { events, observer: (event) => void events.push(event) };
 }
+
+// The test setup silences the default observer; these tests are about that default.
+beforeEach(() => {
+  resetGlobalLogging();
+});
 
 afterEach(() => {
   resetGlobalLogging();
