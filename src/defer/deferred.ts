@@ -29,8 +29,40 @@ const CONTINUE: Fn = (r) => r;
 /** Marker entry: fire the Deferred in the next slot with this result (chainDeferred). */
 const CHAIN: Fn = (r) => r;
 
-/** Entries are stored flat, four slots each: callback, errback, callback args, errback args. */
-const STRIDE = 4;
+/**
+ * One step of the chain that is not a plain callback: an errback, a
+ * callback/errback pair, or a CONTINUE/CHAIN marker (then `eb` is the target
+ * Deferred). A plain callback, by far the most common step, is stored as the
+ * function itself.
+ */
+class Step {
+  constructor(
+    readonly cb: Fn,
+    readonly eb: Fn,
+  ) {}
+}
+
+// Bits of Deferred._flags.
+const CALLED = 1;
+const SUPPRESS_ALREADY_CALLED = 2;
+const RUNNING = 4;
+const UNHANDLED = 8;
+
+/** Rarely used state, kept off the hot object so a Deferred stays small. */
+interface Extra {
+  /** Set by chainDeferred on its target (for debugging). */
+  chainedTo: Deferred<unknown> | null;
+  /** A failure already seen by `then`/`await`: it does not count as unhandled. */
+  observed: Failure | null;
+  debug: DebugStacks | null;
+}
+
+/** What `_adopt` returns when the chain must wait on an inner Deferred. */
+const WAITING = Symbol('waiting');
+
+function bindArgs(fn: Fn, args: readonly unknown[]): Fn {
+  return (r) => fn(r, ...args);
+}
 
 const log = new Logger('spindle.defer');
 
@@ -68,20 +100,14 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * ```
  */
 export class Deferred<T = unknown> implements PromiseLike<T> {
-  private _called = false;
+  private _flags = 0;
   private _paused = 0;
   /** T, a Failure, or (while waiting on another Deferred) that Deferred. */
   private _result: unknown = undefined;
   private _cbs: unknown[] | null = null;
   private _cbIndex = 0;
   private _canceller: Canceller<T> | null;
-  private _suppressAlreadyCalled = false;
-  private _running = false;
-  private _chainedTo: Deferred<unknown> | null = null;
-  private _unhandled = false;
-  /** A failure already seen by `then`/`await`: it does not count as unhandled. */
-  private _observed: Failure | null = null;
-  private _debug: DebugStacks | null = null;
+  private _extra: Extra | null = null;
 
   /**
    * @param canceller called by {@link Deferred.cancel} while the Deferred has
@@ -90,12 +116,12 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   constructor(canceller?: Canceller<T> | null) {
     this._canceller = canceller ?? null;
-    if (getDebugging()) this._debug = { creator: captureStack() };
+    if (getDebugging()) this._extraState().debug = { creator: captureStack() };
   }
 
   /** Whether `callback` or `errback` has been called. */
   get called(): boolean {
-    return this._called;
+    return (this._flags & CALLED) !== 0;
   }
 
   /** How many `pause()` calls (or inner Deferreds waited on) hold the chain. */
@@ -105,7 +131,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   /** The Deferred this one is waiting on (for debugging), or null. */
   get chainedTo(): Deferred<unknown> | null {
-    return this._chainedTo;
+    if (this._result instanceof Deferred) return this._result as Deferred<unknown>;
+    return this._extra?.chainedTo ?? null;
   }
 
   /**
@@ -145,12 +172,11 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     callbackArgs?: readonly unknown[],
     errbackArgs?: readonly unknown[],
   ): Deferred<U | V> {
-    return this._add(
-      (callback as Fn | null) ?? PASS,
-      (errback as Fn | null | undefined) ?? PASS,
-      callbackArgs !== undefined && callbackArgs.length > 0 ? callbackArgs : undefined,
-      errbackArgs !== undefined && errbackArgs.length > 0 ? errbackArgs : undefined,
-    );
+    let cb = (callback as Fn | null) ?? PASS;
+    let eb = (errback as Fn | null | undefined) ?? PASS;
+    if (callbackArgs !== undefined && callbackArgs.length > 0 && cb !== PASS) cb = bindArgs(cb, callbackArgs);
+    if (errbackArgs !== undefined && errbackArgs.length > 0 && eb !== PASS) eb = bindArgs(eb, errbackArgs);
+    return this._add(cb, eb);
   }
 
   /** Add a step that runs `fn(result, ...args)` on success; failures pass by. */
@@ -158,7 +184,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     fn: (result: T, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
   ): Deferred<U> {
-    return this._add(fn as Fn, PASS, args.length > 0 ? args : undefined, undefined);
+    return this._add(args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args), PASS);
   }
 
   /** Add a step that runs `fn(failure, ...args)` on failure; successes pass by. Returning recovers. */
@@ -166,7 +192,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     fn: (failure: Failure, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
   ): Deferred<T | U> {
-    return this._add(PASS, fn as Fn, undefined, args.length > 0 ? args : undefined);
+    return this._add(PASS, args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args));
   }
 
   /** Add a step that runs `fn` on the result whether it is a success or a Failure. */
@@ -174,8 +200,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     fn: (result: T | Failure, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
   ): Deferred<U> {
-    const a = args.length > 0 ? args : undefined;
-    return this._add(fn as Fn, fn as Fn, a, a);
+    const f = args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args);
+    return this._add(f, f);
   }
 
   /**
@@ -184,8 +210,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * long chains of chained Deferreds do not recurse.
    */
   chainDeferred(d: Deferred<T>): Deferred<undefined> {
-    d._chainedTo = this as Deferred<unknown>;
-    return this._add(CHAIN, d as unknown as Fn, undefined, undefined);
+    d._extraState().chainedTo = this as Deferred<unknown>;
+    return this._add(CHAIN, d as unknown as Fn);
   }
 
   /** Stop the chain from running (counted: each pause needs an unpause). */
@@ -197,7 +223,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   unpause(): void {
     if (this._paused === 0) return;
     this._paused--;
-    if (this._paused === 0 && this._called) this._runCallbacks();
+    if (this._paused === 0 && (this._flags & CALLED) !== 0) this._runCallbacks();
   }
 
   /**
@@ -212,7 +238,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * - Otherwise nothing happens.
    */
   cancel(): void {
-    if (!this._called) {
+    if ((this._flags & CALLED) === 0) {
       const canceller = this._canceller;
       if (canceller !== null) {
         try {
@@ -221,9 +247,9 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
           log.failure('Exception raised by the canceller of a Deferred', e, undefined, 'error');
         }
       } else {
-        this._suppressAlreadyCalled = true;
+        this._flags |= SUPPRESS_ALREADY_CALLED;
       }
-      if (!this._called) this.errback(new CancelledError());
+      if ((this._flags & CALLED) === 0) this.errback(new CancelledError());
     } else if (this._result instanceof Deferred) {
       this._result.cancel();
     }
@@ -240,18 +266,11 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     }
     const onAbort = (): void => this.cancel();
     signal.addEventListener('abort', onAbort, { once: true });
-    this._add(
-      (r) => {
-        signal.removeEventListener('abort', onAbort);
-        return r;
-      },
-      (f) => {
-        signal.removeEventListener('abort', onAbort);
-        return f;
-      },
-      undefined,
-      undefined,
-    );
+    const remove = (r: unknown): unknown => {
+      signal.removeEventListener('abort', onAbort);
+      return r;
+    };
+    this._add(remove, remove);
     return this;
   }
 
@@ -287,8 +306,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
       if (call.active()) call.cancel();
       return result;
     };
-    this._add(convert, convert, undefined, undefined);
-    this._add(stopTimer, stopTimer, undefined, undefined);
+    this._add(convert, convert);
+    this._add(stopTimer, stopTimer);
     return this;
   }
 
@@ -305,12 +324,10 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
           return r;
         },
         (f) => {
-          this._observed = f as Failure;
+          this._extraState().observed = f as Failure;
           reject((f as Failure).thrown);
           return f;
         },
-        undefined,
-        undefined,
       );
     });
   }
@@ -338,7 +355,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   toString(): string {
-    if (!this._called) return 'Deferred (no result)';
+    if ((this._flags & CALLED) === 0) return 'Deferred (no result)';
     if (this._result instanceof Deferred) return 'Deferred (waiting on another Deferred)';
     if (this._result instanceof Failure) return `Deferred (current result: ${String(this._result)})`;
     return `Deferred (current result: ${typeof this._result})`;
@@ -346,31 +363,44 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   // ---------------------------------------------------------------- internals
 
-  private _add(cb: Fn, eb: Fn, cbArgs: readonly unknown[] | undefined, ebArgs: readonly unknown[] | undefined): never {
-    let cbs = this._cbs;
-    if (cbs === null) cbs = this._cbs = [];
-    cbs.push(cb, eb, cbArgs, ebArgs);
-    if (this._called) this._runCallbacks();
+  private _add(cb: Fn, eb: Fn): never {
+    const entry: Fn | Step = eb === PASS ? cb : new Step(cb, eb);
+    const cbs = this._cbs;
+    if (cbs === null) this._cbs = [entry];
+    else cbs.push(entry);
+    if ((this._flags & CALLED) !== 0) this._runCallbacks();
     // The same object, now holding a result of the new type.
     return this as never;
   }
 
+  private _extraState(): Extra {
+    return (this._extra ??= { chainedTo: null, observed: null, debug: null });
+  }
+
   private _start(result: unknown): void {
-    if (this._called) {
-      if (this._suppressAlreadyCalled) {
-        this._suppressAlreadyCalled = false;
+    const flags = this._flags;
+    if ((flags & CALLED) !== 0) {
+      if ((flags & SUPPRESS_ALREADY_CALLED) !== 0) {
+        this._flags = flags & ~SUPPRESS_ALREADY_CALLED;
         return;
       }
-      const stacks = describeStacks(this._debug);
+      const stacks = describeStacks(this._extra?.debug ?? null);
       throw new AlreadyCalledError(
         stacks === '' ? 'the Deferred was already called' : `the Deferred was already called\n${stacks}`,
       );
     }
-    if (this._debug !== null) this._debug.invoker = captureStack();
-    this._called = true;
+    this._flags = flags | CALLED;
     this._result = result;
     this._canceller = null;
+    if (this._extra !== null) this._fired();
     this._runCallbacks();
+  }
+
+  /** Debug and chaining book-keeping when a Deferred with extra state fires. */
+  private _fired(): void {
+    const extra = this._extra!;
+    if (extra.debug !== null) extra.debug.invoker = captureStack();
+    extra.chainedTo = null;
   }
 
   /**
@@ -380,101 +410,144 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   _prependErrback(eb: (f: Failure) => unknown): void {
     const rest = this._cbs === null ? [] : this._cbs.slice(this._cbIndex);
-    this._cbs = [PASS, eb, undefined, undefined, ...rest];
+    this._cbs = [new Step(PASS, eb as Fn), ...rest];
     this._cbIndex = 0;
   }
 
   /**
    * Run as much of the chain as can run now. An explicit stack of Deferreds
    * replaces recursion: when a callback returns an unfired Deferred, this one
-   * waits (a CONTINUE entry is appended to the inner one) and the loop ends;
-   * when the inner one reaches that entry, it hands its result over and
-   * pushes the waiting Deferred onto the same stack.
+   * waits (a CONTINUE entry is appended to the inner one) and its loop ends;
+   * when the inner one reaches that entry, it hands its result over and the
+   * waiting Deferred runs next, on the same stack, with the inner one pushed
+   * so it resumes afterwards.
    */
   private _runCallbacks(): void {
-    if (this._running) return; // a callback added this: the running loop will get to it
+    if ((this._flags & RUNNING) !== 0) return; // a callback added this: the running loop will get to it
     if (this._cbs === null) {
       if (this._paused === 0) this._settle();
       return;
     }
-    const chain: Deferred<unknown>[] = [this as Deferred<unknown>];
-    while (chain.length > 0) {
-      const current = chain[chain.length - 1]!;
-      if (current._paused > 0) {
-        // It resumes on unpause; go back to whoever handed it its result.
-        chain.pop();
-        continue;
+    let stack: Deferred<unknown>[] | null = null;
+    let current = this as Deferred<unknown>;
+    for (;;) {
+      let next: Deferred<unknown> | null = null;
+      if (current._paused === 0) {
+        next = current._runOwnCallbacks();
+        if (next === null) current._settle();
       }
-      let finished = true;
-      current._chainedTo = null;
-      const cbs = current._cbs;
-      if (cbs !== null) {
-        while (current._cbIndex < cbs.length) {
-          const i = current._cbIndex;
-          current._cbIndex = i + STRIDE;
-          const cb = cbs[i] as Fn;
-          if (cb === CONTINUE) {
-            const waiting = cbs[i + 1] as Deferred<unknown>;
-            waiting._result = current._result;
-            current._result = undefined;
-            waiting._paused--;
-            chain.push(waiting);
-            finished = false;
-            break;
-          }
-          if (cb === CHAIN) {
-            const target = cbs[i + 1] as Deferred<unknown>;
-            if (current._fireChained(target)) {
-              chain.push(target);
-              finished = false;
-              break;
-            }
-            continue;
-          }
-          const result = current._result;
-          const failed = result instanceof Failure;
-          const fn = (failed ? cbs[i + 1] : cb) as Fn;
-          if (fn === PASS) continue;
-          const args = (failed ? cbs[i + 3] : cbs[i + 2]) as unknown[] | undefined;
-          let next: unknown;
-          current._running = true;
-          try {
-            next = args === undefined ? fn(result) : fn(result, ...args);
-          } catch (e) {
-            next = Failure.from(e);
-          }
-          current._running = false;
-          if (next === current) {
-            next = new Failure(new TypeError('a callback returned the Deferred it was added to: it would wait forever'));
-          } else if (isThenable(next) && !(next instanceof Failure)) {
-            const inner = next instanceof Deferred ? next : Deferred.fromPromise(next);
-            if (!inner._called || inner._paused > 0) {
-              // Wait for it: CONTINUE will hand its result back to us.
-              current._result = inner;
-              current._paused++;
-              current._chainedTo = inner;
-              let innerCbs = inner._cbs;
-              if (innerCbs === null) innerCbs = inner._cbs = [];
-              innerCbs.push(CONTINUE, current, undefined, undefined);
-              break;
-            }
-            // Already there: take its result, so it no longer holds a failure to report.
-            next = inner._result;
-            inner._result = undefined;
-            if (inner._unhandled) inner._clearUnhandled();
-          }
-          current._result = next;
-        }
-        if (finished && current._cbIndex >= cbs.length && current._cbs === cbs) {
-          current._cbs = null;
-          current._cbIndex = 0;
-        }
-      }
-      if (finished) {
-        current._settle();
-        chain.pop();
+      if (next !== null) {
+        (stack ??= []).push(current);
+        current = next;
+      } else if (stack !== null && stack.length > 0) {
+        current = stack.pop()!;
+      } else {
+        return;
       }
     }
+  }
+
+  /**
+   * Run this Deferred's own entries until they are exhausted, it starts
+   * waiting on an inner Deferred (returns null), or another Deferred must run
+   * first (returns that one).
+   */
+  private _runOwnCallbacks(): Deferred<unknown> | null {
+    const cbs = this._cbs;
+    if (cbs === null) return null;
+    // RUNNING makes an addCallback from inside a callback a plain append that
+    // this loop picks up; the index lives in a local until the loop exits.
+    this._flags |= RUNNING;
+    let i = this._cbIndex;
+    let result = this._result;
+    let handOff: Deferred<unknown> | null = null;
+    while (i < cbs.length) {
+      const entry = cbs[i++] as Fn | Step;
+      let fn: Fn;
+      if (typeof entry === 'function') {
+        if (result instanceof Failure) continue;
+        fn = entry;
+      } else {
+        const cb = entry.cb;
+        const eb = entry.eb;
+        if (cb === CONTINUE) {
+          const waiting = eb as unknown as Deferred<unknown>;
+          waiting._result = result;
+          result = undefined;
+          waiting._paused--;
+          handOff = waiting;
+          break;
+        }
+        if (cb === CHAIN) {
+          this._result = result;
+          const target = eb as unknown as Deferred<unknown>;
+          const runTarget = this._fireChained(target);
+          result = this._result;
+          if (runTarget) {
+            handOff = target;
+            break;
+          }
+          continue;
+        }
+        fn = result instanceof Failure ? eb : cb;
+        if (fn === PASS) continue;
+      }
+      let value: unknown;
+      try {
+        value = fn(result);
+        if (typeof value === 'object' && value !== null && !(value instanceof Failure)) {
+          value = this._adopt(value);
+          if (value === WAITING) {
+            this._cbIndex = i;
+            this._flags &= ~RUNNING;
+            return null;
+          }
+        }
+      } catch (e) {
+        value = Failure.from(e);
+      }
+      result = value;
+    }
+    this._result = result;
+    this._flags &= ~RUNNING;
+    if (handOff !== null) {
+      this._cbIndex = i;
+      return handOff;
+    }
+    if (this._cbs === cbs && i >= cbs.length) {
+      this._cbs = null;
+      this._cbIndex = 0;
+    } else {
+      this._cbIndex = i;
+    }
+    return null;
+  }
+
+  /**
+   * A callback returned an object: if it is a Deferred or PromiseLike, take
+   * its result when it already has one, or start waiting on it (WAITING).
+   */
+  private _adopt(value: object): unknown {
+    if (value === this) {
+      return new Failure(new TypeError('a callback returned the Deferred it was added to: it would wait forever'));
+    }
+    if (!isThenable(value)) return value;
+    const inner = value instanceof Deferred ? (value as Deferred<unknown>) : Deferred.fromPromise(value);
+    if ((inner._flags & CALLED) === 0 || inner._paused > 0) {
+      // Wait for it: its CONTINUE entry will hand its result back to us.
+      this._result = inner;
+      this._paused++;
+      const innerCbs = inner._cbs;
+      const link = new Step(CONTINUE, this as unknown as Fn);
+      if (innerCbs === null) inner._cbs = [link];
+      else innerCbs.push(link);
+      return WAITING;
+    }
+    // Already there: take its result, so it no longer holds a failure to report.
+    const taken = inner._result;
+    inner._result = undefined;
+    if ((inner._flags & UNHANDLED) !== 0) inner._clearUnhandled();
+    return taken;
   }
 
   /**
@@ -482,19 +555,20 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * Returns true when `target` should be run next on the shared stack.
    */
   private _fireChained(target: Deferred<unknown>): boolean {
-    if (target._called) {
-      if (target._suppressAlreadyCalled) {
-        target._suppressAlreadyCalled = false;
+    const flags = target._flags;
+    if ((flags & CALLED) !== 0) {
+      if ((flags & SUPPRESS_ALREADY_CALLED) !== 0) {
+        target._flags = flags & ~SUPPRESS_ALREADY_CALLED;
         this._result = undefined;
       } else {
         this._result = new Failure(new AlreadyCalledError('chainDeferred: the target Deferred was already called'));
       }
       return false;
     }
-    if (target._debug !== null) target._debug.invoker = captureStack();
-    target._called = true;
+    target._flags = flags | CALLED;
     target._result = this._result;
     target._canceller = null;
+    if (target._extra !== null) target._fired();
     this._result = undefined;
     return target._paused === 0;
   }
@@ -502,25 +576,25 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   /** Book-keeping when the chain has run as far as it can: track an unhandled failure. */
   private _settle(): void {
     const r = this._result;
-    if (r instanceof Failure && r !== this._observed) {
-      if (!this._unhandled) {
-        this._unhandled = true;
+    if (r instanceof Failure && (this._extra === null || r !== this._extra.observed)) {
+      if ((this._flags & UNHANDLED) === 0) {
+        this._flags |= UNHANDLED;
         r.cleanFailure();
-        markUnhandled(this, { failure: r, debug: this._debug });
+        markUnhandled(this, { failure: r, debug: this._extra?.debug ?? null });
       }
-    } else if (this._unhandled) {
+    } else if ((this._flags & UNHANDLED) !== 0) {
       this._clearUnhandled();
     }
   }
 
   private _clearUnhandled(): void {
-    this._unhandled = false;
+    this._flags &= ~UNHANDLED;
     markHandled(this);
   }
 
   /** @internal Used by the unhandled-failure tracker when a test flushes a failure. */
   static _forgetUnhandled(owner: object): void {
-    if (owner instanceof Deferred) owner._unhandled = false;
+    if (owner instanceof Deferred) owner._flags &= ~UNHANDLED;
   }
 }
 
