@@ -1,0 +1,520 @@
+/**
+ * The sans-IO frame parser: bytes in, message / control events out (RFC 6455 §5).
+ *
+ * @module
+ */
+import {
+  CloseCode,
+  DEFAULT_MAX_BUFFERED_CHUNKS,
+  DEFAULT_MAX_FRAGMENTS,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  MAX_CONTROL_PAYLOAD,
+  Opcode,
+  isValidCloseCode,
+} from './constants.js';
+import { WebSocketProtocolError, type WebSocketErrorCode } from './errors.js';
+import { applyMask } from './mask.js';
+import { Utf8Validator, isValidUtf8 } from './utf8.js';
+
+/** Which end of the connection this is: servers receive masked frames, clients unmasked ones. */
+export type WebSocketRole = 'server' | 'client';
+
+/**
+ * Receives what a {@link FrameParser} decodes. Calls happen synchronously inside
+ * {@link FrameParser.receiveData}, in wire order, so a valid message that precedes a bad frame is
+ * delivered before the error.
+ *
+ * Buffers handed out are views into the chunks given to `receiveData` (or, for a message that
+ * spanned several chunks, one freshly concatenated buffer); they stay valid after the call.
+ *
+ * A handler must not throw; if it does, the exception propagates out of `receiveData` and the
+ * parser is left terminated (the rest of that chunk is not parsed).
+ */
+export interface FrameHandler {
+  /**
+   * A complete data message (`delivery: 'message'`, the default). Text has already been
+   * validated as UTF-8 unless `compressed` is true, in which case `data` is the raw
+   * permessage-deflate payload (without the `00 00 ff ff` tail) and the caller must inflate it,
+   * validate it (see {@link Utf8Validator}) and cap its inflated size.
+   */
+  onMessage?(data: Buffer, isText: boolean, compressed: boolean): void;
+  /** `delivery: 'stream'`: a data message begins (its first frame header was accepted). */
+  onMessageStart?(isText: boolean, compressed: boolean): void;
+  /**
+   * `delivery: 'stream'`: the next payload bytes of the current message, as they arrive (any
+   * split, possibly mid code point; uncompressed text has been validated up to here).
+   */
+  onMessageData?(chunk: Buffer): void;
+  /** `delivery: 'stream'`: the current message is complete (and, if text, valid UTF-8). */
+  onMessageEnd?(): void;
+  /** A ping (0–125 bytes). The parser does not answer it; see `WebSocketConnection`. */
+  onPing(payload: Buffer): void;
+  /** A pong (0–125 bytes), solicited or not. */
+  onPong(payload: Buffer): void;
+  /**
+   * A valid close frame. `code` is 1005 (`NoStatus`) when the frame had no payload.
+   * The parser is terminated before this call: later bytes are ignored.
+   */
+  onClose(code: number, reason: string): void;
+  /**
+   * The peer broke the protocol or a limit; the connection must be failed with
+   * `error.closeCode`. The parser is terminated before this call.
+   */
+  onError(error: WebSocketProtocolError): void;
+}
+
+/** Options of a {@link FrameParser}. */
+export interface FrameParserOptions {
+  /** `'server'` requires every frame masked, `'client'` requires none masked. */
+  role: WebSocketRole;
+  /**
+   * Whether permessage-deflate was negotiated: allows RSV1 on the first frame of a data
+   * message (never on continuations or control frames). Default `false`: any RSV bit → 1002.
+   */
+  perMessageDeflate?: boolean;
+  /**
+   * Largest message accepted, in payload bytes summed over its frames (compressed bytes for a
+   * compressed message). Checked against each frame header **before** its payload is read;
+   * exceeding it → 1009. Default {@link DEFAULT_MAX_MESSAGE_SIZE} (16 MiB); `Infinity` disables.
+   */
+  maxMessageSize?: number;
+  /** Largest number of frames in one message; exceeding it → 1008. Default 131072. */
+  maxFragments?: number;
+  /**
+   * Largest number of separate buffers retained while reassembling one message (after
+   * coalescing small slices into 16 KiB blocks); exceeding it → 1008. Default 65536.
+   */
+  maxBufferedChunks?: number;
+  /**
+   * `'message'` (default): deliver each data message whole through `onMessage`.
+   * `'stream'`: deliver `onMessageStart` / `onMessageData` / `onMessageEnd` as bytes arrive,
+   * buffering nothing.
+   */
+  delivery?: 'message' | 'stream';
+}
+
+// Parser states.
+const HEAD0 = 0;
+const HEAD1 = 1;
+const EXT_LENGTH = 2;
+const MASK_KEY = 3;
+const PAYLOAD = 4;
+const DONE = 5;
+
+const EMPTY = Buffer.alloc(0);
+// Slices at least this long that fill at least half of their backing store are kept as views;
+// smaller ones are copied into a coalescing block, so a message never pins much more memory
+// than its own size however the peer slices it.
+const KEEP_SLICE_MIN = 1024;
+const COALESCE_BLOCK = 16 * 1024;
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * A role-aware, incremental WebSocket frame parser that never touches I/O.
+ *
+ * Feed it bytes with {@link FrameParser.receiveData} in any split; it calls the
+ * {@link FrameHandler} synchronously for each event. It enforces every framing rule of RFC 6455:
+ * masking per role, RSV bits (RSV1 only with permessage-deflate, only on a message's first
+ * frame), reserved opcodes, control frames ≤ 125 bytes and unfragmented, continuation
+ * sequencing, minimal length encodings and a clear top bit on 64-bit lengths, close payload
+ * and code validity (all → 1002); UTF-8 of text messages and close reasons, checked as the bytes
+ * arrive, even mid-frame (→ 1007); and the size/count limits of {@link FrameParserOptions}
+ * (→ 1009 / 1008).
+ *
+ * Ownership: `receiveData` takes the chunk. Masked payload bytes are unmasked **in place** and
+ * delivered payloads are views into it, so do not reuse or mutate a chunk after handing it over.
+ * Copies happen only to reassemble a message that spans chunks or frames.
+ *
+ * After an error or a close frame the parser is terminated and ignores further input.
+ *
+ * @example
+ * ```ts
+ * const parser = new FrameParser({ role: 'client' }, {
+ *   onMessage: (data, isText) => console.log(isText ? data.toString() : data),
+ *   onPing: () => {}, onPong: () => {},
+ *   onClose: (code, reason) => console.log('close', code, reason),
+ *   onError: (err) => console.log('fail with', err.closeCode),
+ * });
+ * parser.receiveData(Buffer.from('810548656c6c6f', 'hex')); // logs "Hello"
+ * ```
+ */
+export class FrameParser {
+  private readonly handler: FrameHandler;
+  private readonly expectMask: boolean;
+  private readonly deflate: boolean;
+  private readonly maxMessageSize: number;
+  private readonly maxFragments: number;
+  private readonly maxBufferedChunks: number;
+  private readonly stream: boolean;
+
+  private state = HEAD0;
+  // Current frame.
+  private fin = false;
+  private rsv1 = false;
+  private opcode = 0;
+  private masked = false;
+  private frameLength = 0;
+  private extNeeded = 0;
+  private extGot = 0;
+  private readonly maskKey = new Uint8Array(4);
+  private maskGot = 0;
+  private payloadDone = 0;
+  private control: Buffer | null = null;
+  // Current data message.
+  private inMessage = false;
+  private messageText = false;
+  private messageCompressed = false;
+  private messageLength = 0;
+  private messageFrames = 0;
+  private validateText = false;
+  private readonly utf8 = new Utf8Validator();
+  private first: Buffer | null = null;
+  private parts: Buffer[] = [];
+  private tail: Buffer | null = null;
+  private tailStart = 0;
+  private tailEnd = 0;
+
+  /**
+   * @throws RangeError if a limit is not a positive number or the handler lacks the callbacks
+   *   its delivery mode needs.
+   */
+  constructor(options: FrameParserOptions, handler: FrameHandler) {
+    this.handler = handler;
+    this.expectMask = options.role === 'server';
+    this.deflate = options.perMessageDeflate === true;
+    this.maxMessageSize = checkLimit('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
+    this.maxFragments = checkLimit('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS);
+    this.maxBufferedChunks = checkLimit('maxBufferedChunks', options.maxBufferedChunks, DEFAULT_MAX_BUFFERED_CHUNKS);
+    this.stream = options.delivery === 'stream';
+    if (this.stream) {
+      if (!handler.onMessageStart || !handler.onMessageData || !handler.onMessageEnd) {
+        throw new RangeError("delivery 'stream' needs onMessageStart, onMessageData and onMessageEnd");
+      }
+    } else if (!handler.onMessage) {
+      throw new RangeError("delivery 'message' needs onMessage");
+    }
+  }
+
+  /** Whether the parser has stopped (after a close frame, an error or a throwing handler). */
+  get terminated(): boolean {
+    return this.state === DONE;
+  }
+
+  /** Whether a fragmented data message is in progress (its final frame not yet seen). */
+  get messageInProgress(): boolean {
+    return this.inMessage;
+  }
+
+  /**
+   * Parse `data`, calling the handler for every complete event it contains. Bytes of an
+   * incomplete header or payload are carried over to the next call. Ignored once terminated.
+   */
+  receiveData(data: Uint8Array): void {
+    if (this.state === DONE || data.length === 0) return;
+    const buf = toBuffer(data);
+    try {
+      this.parse(buf);
+    } catch (err) {
+      this.state = DONE;
+      this.releaseMessage();
+      throw err;
+    }
+  }
+
+  private parse(buf: Buffer): void {
+    const len = buf.length;
+    let pos = 0;
+    while (pos < len) {
+      switch (this.state) {
+        case HEAD0:
+          this.header0(buf[pos++]!);
+          break;
+        case HEAD1:
+          this.header1(buf[pos++]!);
+          break;
+        case EXT_LENGTH:
+          if (this.extGot === 0 && len - pos >= this.extNeeded) {
+            // Whole extended length in this chunk.
+            for (let k = 0; k < this.extNeeded; k++) {
+              if (!this.lengthByte(buf[pos++]!)) break;
+            }
+          } else {
+            this.lengthByte(buf[pos++]!);
+          }
+          break;
+        case MASK_KEY:
+          if (this.maskGot === 0 && len - pos >= 4) {
+            this.maskKey[0] = buf[pos]!;
+            this.maskKey[1] = buf[pos + 1]!;
+            this.maskKey[2] = buf[pos + 2]!;
+            this.maskKey[3] = buf[pos + 3]!;
+            pos += 4;
+            this.maskGot = 4;
+          } else {
+            this.maskKey[this.maskGot++] = buf[pos++]!;
+          }
+          if (this.maskGot === 4) this.beginPayload();
+          break;
+        case PAYLOAD: {
+          const n = Math.min(this.frameLength - this.payloadDone, len - pos);
+          if (this.opcode >= 8) this.controlPayload(buf, pos, n);
+          else this.dataPayload(buf, pos, n);
+          pos += n;
+          break;
+        }
+        default:
+          return; // DONE
+      }
+    }
+  }
+
+  private header0(b: number): void {
+    const fin = (b & 0x80) !== 0;
+    const rsv1 = (b & 0x40) !== 0;
+    const opcode = b & 0x0f;
+    if ((b & 0x30) !== 0) return this.fail('WS_ERR_UNEXPECTED_RSV', CloseCode.ProtocolError, 'RSV2 and RSV3 must be clear');
+    if (opcode >= 8) {
+      if (opcode > Opcode.Pong) return this.fail('WS_ERR_INVALID_OPCODE', CloseCode.ProtocolError, `reserved opcode ${opcode}`);
+      if (!fin) return this.fail('WS_ERR_FRAGMENTED_CONTROL', CloseCode.ProtocolError, 'control frames must not be fragmented');
+      if (rsv1) return this.fail('WS_ERR_UNEXPECTED_RSV', CloseCode.ProtocolError, 'RSV1 must be clear on control frames');
+    } else if (opcode === Opcode.Continuation) {
+      if (!this.inMessage) return this.fail('WS_ERR_UNEXPECTED_CONTINUATION', CloseCode.ProtocolError, 'continuation frame with no message to continue');
+      if (rsv1) return this.fail('WS_ERR_UNEXPECTED_RSV', CloseCode.ProtocolError, 'RSV1 must be clear on continuation frames');
+    } else if (opcode <= Opcode.Binary) {
+      if (this.inMessage) return this.fail('WS_ERR_EXPECTED_CONTINUATION', CloseCode.ProtocolError, 'new data frame inside a fragmented message');
+      if (rsv1 && !this.deflate) return this.fail('WS_ERR_UNEXPECTED_RSV', CloseCode.ProtocolError, 'RSV1 must be clear without permessage-deflate');
+    } else {
+      return this.fail('WS_ERR_INVALID_OPCODE', CloseCode.ProtocolError, `reserved opcode ${opcode}`);
+    }
+    this.fin = fin;
+    this.rsv1 = rsv1;
+    this.opcode = opcode;
+    this.state = HEAD1;
+  }
+
+  private header1(b: number): void {
+    const masked = (b & 0x80) !== 0;
+    const len7 = b & 0x7f;
+    if (masked !== this.expectMask) {
+      return masked
+        ? this.fail('WS_ERR_UNEXPECTED_MASK', CloseCode.ProtocolError, 'frames from a server must not be masked')
+        : this.fail('WS_ERR_EXPECTED_MASK', CloseCode.ProtocolError, 'frames from a client must be masked');
+    }
+    if (this.opcode >= 8) {
+      if (len7 > MAX_CONTROL_PAYLOAD) return this.fail('WS_ERR_CONTROL_TOO_LONG', CloseCode.ProtocolError, 'control frame payload over 125 bytes');
+      if (this.opcode === Opcode.Close && len7 === 1) return this.fail('WS_ERR_INVALID_CLOSE_PAYLOAD', CloseCode.ProtocolError, 'close payload of one byte');
+    }
+    this.masked = masked;
+    if (len7 < 126) {
+      this.frameLength = len7;
+      this.lengthKnown();
+    } else {
+      this.frameLength = 0;
+      this.extNeeded = len7 === 126 ? 2 : 8;
+      this.extGot = 0;
+      this.state = EXT_LENGTH;
+    }
+  }
+
+  /** Accumulate one byte of a 16- or 64-bit length; false once the parser has failed. */
+  private lengthByte(b: number): boolean {
+    if (this.extGot === 0 && this.extNeeded === 8 && b >= 0x80) {
+      this.fail('WS_ERR_INVALID_LENGTH', CloseCode.ProtocolError, 'most significant bit of a 64-bit length must be 0');
+      return false;
+    }
+    // Exact below 2^53; anything larger fails the checks below anyway.
+    this.frameLength = this.frameLength * 256 + b;
+    if (++this.extGot < this.extNeeded) return true;
+    const min = this.extNeeded === 2 ? 126 : 0x10000;
+    if (this.frameLength < min) {
+      this.fail('WS_ERR_NON_MINIMAL_LENGTH', CloseCode.ProtocolError, 'payload length not in its minimal encoding');
+      return false;
+    }
+    if (this.frameLength > Number.MAX_SAFE_INTEGER) {
+      this.fail('WS_ERR_MESSAGE_TOO_BIG', CloseCode.MessageTooBig, 'payload length over 2^53 - 1');
+      return false;
+    }
+    this.lengthKnown();
+    return this.state !== DONE;
+  }
+
+  private lengthKnown(): void {
+    if (this.opcode < 8) {
+      if (this.opcode !== Opcode.Continuation) {
+        this.inMessage = true;
+        this.messageText = this.opcode === Opcode.Text;
+        this.messageCompressed = this.rsv1;
+        this.messageLength = 0;
+        this.messageFrames = 0;
+        this.validateText = this.messageText && !this.rsv1;
+        if (this.validateText) this.utf8.reset();
+      }
+      if (this.frameLength > this.maxMessageSize - this.messageLength) {
+        return this.fail('WS_ERR_MESSAGE_TOO_BIG', CloseCode.MessageTooBig, `message over ${this.maxMessageSize} bytes`);
+      }
+      if (++this.messageFrames > this.maxFragments) {
+        return this.fail('WS_ERR_TOO_MANY_FRAGMENTS', CloseCode.PolicyViolation, `message in more than ${this.maxFragments} frames`);
+      }
+      this.messageLength += this.frameLength;
+      if (this.stream && this.opcode !== Opcode.Continuation) this.handler.onMessageStart!(this.messageText, this.messageCompressed);
+    }
+    if (this.masked) {
+      this.maskGot = 0;
+      this.state = MASK_KEY;
+    } else {
+      this.beginPayload();
+    }
+  }
+
+  private beginPayload(): void {
+    this.payloadDone = 0;
+    if (this.frameLength > 0) {
+      this.state = PAYLOAD;
+      return;
+    }
+    this.state = HEAD0;
+    if (this.opcode >= 8) this.controlFrame(EMPTY);
+    else if (this.fin) this.endMessage();
+  }
+
+  private controlPayload(buf: Buffer, pos: number, n: number): void {
+    if (this.masked) applyMask(buf, pos, buf, pos, n, this.maskKey, 0, this.payloadDone);
+    if (this.payloadDone === 0 && n === this.frameLength) {
+      // Whole control frame in this chunk: no copy.
+      this.state = HEAD0;
+      return this.controlFrame(buf.subarray(pos, pos + n));
+    }
+    // Spans chunks: every byte of this allocation gets written before it is handed out.
+    if (this.payloadDone === 0) this.control = Buffer.allocUnsafe(this.frameLength);
+    buf.copy(this.control!, this.payloadDone, pos, pos + n);
+    this.payloadDone += n;
+    if (this.payloadDone === this.frameLength) {
+      const payload = this.control!;
+      this.control = null;
+      this.state = HEAD0;
+      this.controlFrame(payload);
+    }
+  }
+
+  private controlFrame(payload: Buffer): void {
+    switch (this.opcode) {
+      case Opcode.Ping:
+        return this.handler.onPing(payload);
+      case Opcode.Pong:
+        return this.handler.onPong(payload);
+      default: {
+        let code: number = CloseCode.NoStatus;
+        let reason = '';
+        if (payload.length >= 2) {
+          code = (payload[0]! << 8) | payload[1]!;
+          if (!isValidCloseCode(code)) {
+            return this.fail('WS_ERR_INVALID_CLOSE_CODE', CloseCode.ProtocolError, `invalid close code ${code}`);
+          }
+          if (payload.length > 2) {
+            if (!isValidUtf8(payload, 2)) {
+              return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'close reason is not valid UTF-8');
+            }
+            reason = payload.toString('utf8', 2);
+          }
+        }
+        this.state = DONE;
+        this.releaseMessage();
+        this.handler.onClose(code, reason);
+      }
+    }
+  }
+
+  private dataPayload(buf: Buffer, pos: number, n: number): void {
+    const end = pos + n;
+    if (this.masked) applyMask(buf, pos, buf, pos, n, this.maskKey, 0, this.payloadDone);
+    if (this.validateText && this.utf8.write(buf, pos, end) !== -1) {
+      return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    }
+    this.payloadDone += n;
+    const frameDone = this.payloadDone === this.frameLength;
+    if (frameDone) this.state = HEAD0;
+    const slice = buf.subarray(pos, end);
+    if (this.stream) {
+      this.handler.onMessageData!(slice);
+    } else if (this.first === null && this.parts.length === 0 && this.tail === null) {
+      this.first = slice;
+    } else {
+      if (this.first !== null) {
+        const f = this.first;
+        this.first = null;
+        this.retain(f);
+      }
+      this.retain(slice);
+      if (this.state === DONE) return;
+    }
+    if (frameDone && this.fin) this.endMessage();
+  }
+
+  private retain(slice: Buffer): void {
+    const n = slice.length;
+    if (n >= KEEP_SLICE_MIN && n * 2 >= slice.buffer.byteLength) {
+      this.flushTail();
+      this.parts.push(slice);
+    } else {
+      if (this.tail === null || this.tail.length - this.tailEnd < n) {
+        this.flushTail();
+        // Zero-filled: a block may be handed out as a view, and its unused bytes must not leak.
+        this.tail = Buffer.alloc(Math.max(COALESCE_BLOCK, n));
+        this.tailStart = this.tailEnd = 0;
+      }
+      slice.copy(this.tail, this.tailEnd);
+      this.tailEnd += n;
+    }
+    if (this.parts.length > this.maxBufferedChunks) {
+      this.fail('WS_ERR_TOO_MANY_CHUNKS', CloseCode.PolicyViolation, `message retained in more than ${this.maxBufferedChunks} buffers`);
+    }
+  }
+
+  private flushTail(): void {
+    if (this.tail !== null && this.tailEnd > this.tailStart) {
+      this.parts.push(this.tail.subarray(this.tailStart, this.tailEnd));
+      this.tailStart = this.tailEnd;
+    }
+  }
+
+  private endMessage(): void {
+    if (this.validateText && !this.utf8.end()) {
+      return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
+    }
+    this.inMessage = false;
+    if (this.stream) return this.handler.onMessageEnd!();
+    let data: Buffer;
+    if (this.first !== null) {
+      data = this.first;
+    } else {
+      this.flushTail();
+      const parts = this.parts;
+      data = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.messageLength);
+    }
+    this.releaseMessage();
+    this.handler.onMessage!(data, this.messageText, this.messageCompressed);
+  }
+
+  private releaseMessage(): void {
+    this.first = null;
+    if (this.parts.length > 0) this.parts = [];
+    this.tail = null;
+    this.control = null;
+  }
+
+  private fail(code: WebSocketErrorCode, closeCode: number, message: string): void {
+    this.state = DONE;
+    this.inMessage = false;
+    this.releaseMessage();
+    this.handler.onError(new WebSocketProtocolError(code, closeCode, message));
+  }
+}
+
+function checkLimit(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(value > 0)) throw new RangeError(`${name} must be a positive number`);
+  return value;
+}
