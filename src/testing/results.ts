@@ -77,7 +77,7 @@ export function failureResultOf<E extends Error = Error>(
  * Assert that `d` has no result yet. A failure found is swallowed (so it is not
  * reported twice) and the assertion fails.
  */
-export function assertNoResult(d: Deferred<unknown>): void {
+export function assertNoResult<T>(d: Deferred<T>): void {
   const seen: unknown[] = [];
   // Observe without consuming: the Deferred may fire later and its result must go on.
   d.addBoth((r: unknown) => {

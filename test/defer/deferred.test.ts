@@ -46,7 +46,7 @@ describe('callbacks and errbacks', () => {
     ['throws', () => { throw new RangeError('boom'); }],
     ['returns a Failure', () => new Failure(new RangeError('boom'))],
   ])('a callback that %s switches to the errback chain (testCallbackErrors)', (_name, cb) => {
-    const d = succeed(1).addCallback(cb as () => number);
+    const d = succeed(1).addCallback(cb as unknown as () => number);
     const f = failureResultOf(d, RangeError);
     expect(f.value.message).toBe('boom');
   });
