@@ -24,7 +24,8 @@ export type WebSocketErrorCode =
   | 'WS_ERR_INVALID_UTF8'
   | 'WS_ERR_MESSAGE_TOO_BIG'
   | 'WS_ERR_TOO_MANY_FRAGMENTS'
-  | 'WS_ERR_TOO_MANY_CHUNKS';
+  | 'WS_ERR_TOO_MANY_CHUNKS'
+  | 'WS_ERR_INVALID_COMPRESSED_DATA';
 
 /**
  * A violation of RFC 6455 by the peer (or of a configured limit). The connection must be failed

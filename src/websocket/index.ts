@@ -74,3 +74,11 @@ export {
   type UpgradeOffer,
   type UpgradeRequest,
 } from './handshake.js';
+export {
+  DEFAULT_DEFLATE_THRESHOLD,
+  DEFAULT_MAX_INFLATED_SIZE,
+  DeflateClosedError,
+  PerMessageDeflate,
+  type PerMessageDeflateOptions,
+} from './deflate.js';
+export { DEFAULT_ZLIB_CONCURRENCY, getZlibConcurrency, setZlibConcurrency } from './zlib-limiter.js';
