@@ -162,3 +162,11 @@ export class InvalidAddressError extends Error {
     super(message);
   }
 }
+
+/** `connector.stopConnecting()` while the connector is not connecting. */
+export class NotConnectingError extends Error {
+  override name = 'NotConnectingError';
+  constructor(message = 'the connector is not trying to connect') {
+    super(message);
+  }
+}

@@ -377,3 +377,40 @@ export interface IReactor
     IReactorUDP,
     IReactorProcess,
     IReactorThreads {}
+
+// ------------------------------------------------------------ endpoints
+
+/**
+ * A factory whose protocols are of type `P`: what client endpoints take, so
+ * the Deferred of `connect` carries the protocol's own type.
+ */
+export interface IProtocolFactoryOf<P extends IProtocol> extends IProtocolFactory {
+  buildProtocol(addr: Address): P | null;
+}
+
+/**
+ * Somewhere to listen for stream connections (Twisted's
+ * IStreamServerEndpoint): a TCP port, a UNIX socket, a TLS port... Build one
+ * from a string with `serverFromString`.
+ */
+export interface IStreamServerEndpoint {
+  /**
+   * Listen with `factory`. Fires with the port once it is bound; fails with
+   * CannotListenError (port in use, bad interface...) or the reactor's error.
+   */
+  listen(factory: IProtocolFactory): Deferred<IListeningPort>;
+}
+
+/**
+ * Somewhere to connect a stream to (Twisted's IStreamClientEndpoint). Build
+ * one from a string with `clientFromString`.
+ */
+export interface IStreamClientEndpoint {
+  /**
+   * Connect, building one protocol with `factory`. Fires with that protocol
+   * once its `connectionMade` has run; fails with the connection error
+   * (ConnectError family), NoProtocol when `buildProtocol` returned null, or
+   * ConnectingCancelledError when cancelled before the connection was made.
+   */
+  connect<P extends IProtocol>(factory: IProtocolFactoryOf<P>): Deferred<P>;
+}

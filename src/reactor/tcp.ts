@@ -1,0 +1,1058 @@
+/**
+ * Stream connections on `node:net` sockets — TCP, UNIX and TLS alike: the
+ * transport a protocol talks to, the listening port that accepts
+ * connections, and the connector that makes them (Twisted's `tcp.py`,
+ * `unix.py` and `abstract.FileDescriptor`).
+ *
+ * Everything here registers with the reactor (`track`) while open, so
+ * stopping the reactor closes ports, abandons attempts and gives every
+ * connection `connectionLost`.
+ */
+import { chmodSync, lstat, unlink } from 'node:fs';
+import net from 'node:net';
+import type tls from 'node:tls';
+import { Deferred } from '../defer/deferred.js';
+import { Failure } from '../defer/failure.js';
+import type { IDelayedCall, IReactorTime } from '../defer/clock.js';
+import { Logger } from '../logger/index.js';
+import { ipAddress, UNIXAddress, type Address } from './address.js';
+import {
+  CannotListenError,
+  ConnectError,
+  ConnectionDone,
+  ConnectionLost,
+  ConnectionRefusedError,
+  DNSLookupError,
+  NoProtocol,
+  NotConnectingError,
+  TCPTimedOutError,
+  UserError,
+} from './errors.js';
+import { assertBytes, deliverConnectionLost, isHalfCloseable, makeConnection } from './glue.js';
+import type {
+  ConnectTCPOptions,
+  IClientFactory,
+  IConnector,
+  IListeningPort,
+  IProducer,
+  IProtocol,
+  IPushProducer,
+  IProtocolFactory,
+  ITLSTransport,
+  ListenTCPOptions,
+  TLSOptions,
+} from './interfaces.js';
+import type { ReactorResource, ResourceTracker } from './resources.js';
+import { connectTLS, createTLSServer, peerCertificate, TLS_CONNECT_EVENT, upgradeToTLS } from './tls.js';
+
+const log = new Logger('spindle.reactor');
+
+/** What ports, connectors and transports need from their reactor. */
+export type StreamReactor = IReactorTime & ResourceTracker;
+
+/**
+ * Bytes queued in a socket before a streaming producer is paused (Twisted's
+ * `bufferSize`, 64 KiB): `socket.write` returns false past it.
+ */
+export const HIGH_WATER_MARK = 64 * 1024;
+
+const noop = (): void => {};
+
+// ================================================================ transport
+
+/** How a transport was made: which side, its addresses, and who to tell when it ends. */
+interface TransportSetup {
+  /** Accepted by a port (TLS server side for startTLS) rather than connected out. */
+  server: boolean;
+  secure: boolean;
+  peer: Address;
+  host: Address;
+  /** The host name a client checks the server's certificate against on startTLS. */
+  tlsHost?: string;
+  /** Called after the protocol's `connectionLost` (the connector's hook). */
+  onLost?: (reason: Failure) => void;
+}
+
+/**
+ * One connection over a `net.Socket` (or `tls.TLSSocket`), as its protocol
+ * sees it: an {@link ITLSTransport}.
+ *
+ * - `write` passes bytes straight to the socket (no copy: do not modify a
+ *   buffer after writing it); writes after the connection is closed for
+ *   writing are dropped silently.
+ * - `loseConnection` flushes, waits for a registered producer to be
+ *   unregistered, then closes; no data is delivered after it.
+ * - `connectionLost` is called exactly once: ConnectionDone for a clean
+ *   close, ConnectionLost otherwise (the socket's error as `cause`).
+ * - Flow control: a streaming producer is paused when the socket's buffer
+ *   passes {@link HIGH_WATER_MARK} and resumed on `'drain'`; a pull producer
+ *   is asked for a chunk whenever the buffer has room.
+ * - An exception thrown by a protocol callback is logged and the connection
+ *   is dropped (ConnectionLost, the exception as `cause`).
+ */
+export class StreamTransport implements ITLSTransport, ReactorResource {
+  /** True once `loseConnection`/`abortConnection` was called or the connection ended. */
+  disconnecting = false;
+  /** True once the protocol got `connectionLost`. */
+  disconnected = false;
+
+  private socket: net.Socket;
+  /** The plain socket under a STARTTLS upgrade, closed with the TLS one. */
+  private rawSocket: net.Socket | null = null;
+  /** `end()` was called (or the connection is gone): writes are dropped. */
+  private writeClosed = false;
+  /** The socket is being closed (flushed, then destroyed). */
+  private closing = false;
+  /** `loseConnection` waits for the producer to be unregistered. */
+  private closeAfterProducer = false;
+  private producer: IProducer | null = null;
+  private streamingProducer = false;
+  private producerPaused = false;
+  private pullScheduled = false;
+  private readPaused = false;
+  /** Why we closed (abort, protocol error, reactor stop), reported over the socket's own view. */
+  private closeReason: Error | null = null;
+  private socketError: Error | null = null;
+  private readonly untrack: () => void;
+
+  constructor(
+    reactor: ResourceTracker,
+    socket: net.Socket,
+    readonly protocol: IProtocol,
+    private readonly setup: TransportSetup,
+  ) {
+    this.socket = socket;
+    this.attach(socket);
+    this.untrack = reactor.track(this);
+    try {
+      makeConnection(protocol, this);
+    } catch (e) {
+      this.protocolFailed(e, 'connectionMade');
+    }
+  }
+
+  // ------------------------------------------------------------ socket events
+
+  private attach(socket: net.Socket): void {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('drain', this.onDrain);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  private detach(socket: net.Socket): void {
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('drain', this.onDrain);
+    socket.off('error', this.onError);
+    socket.off('close', this.onClose);
+  }
+
+  private readonly onData = (data: Buffer): void => {
+    if (this.disconnecting) return;
+    try {
+      this.protocol.dataReceived?.(data);
+    } catch (e) {
+      this.protocolFailed(e, 'dataReceived');
+    }
+  };
+
+  /** The peer sent EOF. */
+  private readonly onEnd = (): void => {
+    if (this.disconnected) return;
+    if (isHalfCloseable(this.protocol)) {
+      try {
+        this.protocol.readConnectionLost!();
+      } catch (e) {
+        this.protocolFailed(e, 'readConnectionLost');
+      }
+    } else {
+      // Twisted closes outright; flushing what the protocol wrote first is kinder.
+      this.disconnecting = true;
+      this.close();
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    const producer = this.producer;
+    if (producer === null) return;
+    if (!this.streamingProducer) {
+      this.pull();
+    } else if (this.producerPaused) {
+      this.producerPaused = false;
+      try {
+        producer.resumeProducing();
+      } catch (e) {
+        this.protocolFailed(e, 'resumeProducing');
+      }
+    }
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.socketError ??= err;
+  };
+
+  private readonly onClose = (): void => {
+    this.rawSocket?.destroy();
+    const err = this.socketError;
+    this.connectionLost(
+      this.closeReason ?? (err !== null ? new ConnectionLost(err.message, { cause: err }) : new ConnectionDone()),
+    );
+  };
+
+  // ------------------------------------------------------------ ITransport
+
+  write(data: Uint8Array): void {
+    assertBytes(data);
+    if (this.writeClosed || data.byteLength === 0) return;
+    if (!this.socket.write(data)) this.bufferFull();
+  }
+
+  /** Writes every buffer in one batch (`cork`/`uncork`: one system call where possible). */
+  writeSequence(data: readonly Uint8Array[]): void {
+    for (const chunk of data) assertBytes(chunk);
+    if (this.writeClosed) return;
+    const socket = this.socket;
+    let full = false;
+    socket.cork();
+    for (const chunk of data) if (chunk.byteLength > 0 && !socket.write(chunk)) full = true;
+    socket.uncork();
+    if (full) this.bufferFull();
+  }
+
+  loseConnection(): void {
+    if (this.disconnecting) return;
+    this.disconnecting = true;
+    if (this.producer !== null) this.closeAfterProducer = true;
+    else this.close();
+  }
+
+  abortConnection(): void {
+    if (this.disconnected) return;
+    this.disconnecting = true;
+    this.writeClosed = true;
+    this.closeReason ??= new ConnectionLost('the connection was aborted');
+    const socket = this.socket;
+    // An RST where the socket is plain TCP; TLS and UNIX sockets just close.
+    if (!this.isSecure && socket.remotePort !== undefined) {
+      try {
+        socket.resetAndDestroy();
+        return;
+      } catch {
+        // not a TCP handle after all
+      }
+    }
+    socket.destroy();
+  }
+
+  getPeer(): Address {
+    return this.setup.peer;
+  }
+
+  getHost(): Address {
+    return this.setup.host;
+  }
+
+  // ------------------------------------------------------------ ITCPTransport
+
+  /** Send FIN once the queued bytes are written; reading goes on. `writeConnectionLost` follows. */
+  loseWriteConnection(): void {
+    if (this.writeClosed) return;
+    this.writeClosed = true;
+    this.socket.once('finish', this.onWriteClosed);
+    this.socket.end();
+  }
+
+  private readonly onWriteClosed = (): void => {
+    if (this.disconnected) return;
+    try {
+      this.protocol.writeConnectionLost?.();
+    } catch (e) {
+      this.protocolFailed(e, 'writeConnectionLost');
+    }
+  };
+
+  setTcpNoDelay(enabled: boolean): void {
+    this.socket.setNoDelay(enabled);
+  }
+
+  setTcpKeepAlive(enabled: boolean, initialDelaySeconds = 0): void {
+    this.socket.setKeepAlive(enabled, initialDelaySeconds * 1000);
+  }
+
+  /**
+   * Switch to TLS now (STARTTLS): a connection accepted by a port becomes
+   * the TLS server, an outgoing one the client (verifying the server unless
+   * `options.rejectUnauthorized` is false). Bytes written before the call
+   * go out in clear; bytes written after, encrypted.
+   * @throws Error when TLS is already on or the connection is closed.
+   */
+  startTLS(options: TLSOptions): void {
+    if (this.isSecure) throw new Error('TLS is already started on this connection');
+    if (this.disconnecting || this.writeClosed) throw new Error('cannot start TLS on a closing connection');
+    const raw = this.socket;
+    // Paused, the plain socket keeps what it reads for the TLS layer.
+    raw.pause();
+    this.detach(raw);
+    // Its errors surface on the TLS socket, which owns the connection now.
+    raw.on('error', noop);
+    const secure = upgradeToTLS(raw, options, this.setup.server, this.setup.tlsHost);
+    this.rawSocket = raw;
+    this.socket = secure;
+    this.attach(secure);
+    if (this.readPaused) secure.pause();
+  }
+
+  get isSecure(): boolean {
+    return this.setup.secure || this.rawSocket !== null;
+  }
+
+  // ------------------------------------------------------------ ITLSTransport
+
+  getPeerCertificate(): object | null {
+    return this.isSecure ? peerCertificate(this.socket as tls.TLSSocket) : null;
+  }
+
+  get alpnProtocol(): string | null {
+    if (!this.isSecure) return null;
+    const p = (this.socket as tls.TLSSocket).alpnProtocol;
+    return typeof p === 'string' ? p : null;
+  }
+
+  // ------------------------------------------------------------ consumer
+
+  /**
+   * Attach a producer: a streaming one is paused while the socket's buffer
+   * is full; a pull one is asked for a chunk at once and whenever there is
+   * room again. On a closed connection the producer is stopped at once.
+   * @throws Error when a producer is already registered.
+   */
+  registerProducer(producer: IProducer, streaming: boolean): void {
+    if (this.producer !== null) {
+      throw new Error('Cannot register a producer: another one is registered and was never unregistered');
+    }
+    if (this.disconnected) {
+      producer.stopProducing();
+      return;
+    }
+    this.producer = producer;
+    this.streamingProducer = streaming;
+    this.producerPaused = false;
+    if (!streaming) this.pull();
+  }
+
+  unregisterProducer(): void {
+    this.producer = null;
+    this.producerPaused = false;
+    if (this.closeAfterProducer && !this.disconnected) this.close();
+  }
+
+  // ------------------------------------------------------------ push producer (reading)
+
+  /** Stop reading (the peer is slowed down by TCP flow control). */
+  pauseProducing(): void {
+    this.readPaused = true;
+    this.socket.pause();
+  }
+
+  /** Read again. */
+  resumeProducing(): void {
+    if (this.disconnected) return;
+    this.readPaused = false;
+    this.socket.resume();
+  }
+
+  /** Same as `loseConnection`. */
+  stopProducing(): void {
+    this.loseConnection();
+  }
+
+  // ------------------------------------------------------------ ReactorResource
+
+  /** The reactor is stopping: close now and give the protocol ConnectionLost. */
+  shutdown(): void {
+    if (this.disconnected) return;
+    const reason = new ConnectionLost('the reactor stopped');
+    this.closeReason = reason;
+    this.socket.destroy();
+    this.connectionLost(reason);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private bufferFull(): void {
+    const producer = this.producer;
+    if (producer !== null && this.streamingProducer && !this.producerPaused) {
+      this.producerPaused = true;
+      (producer as IPushProducer).pauseProducing();
+    }
+  }
+
+  /** Ask a pull producer for one chunk; again at the next turn while it writes and there is room. */
+  private pull(): void {
+    const producer = this.producer;
+    if (producer === null || this.streamingProducer) return;
+    const socket = this.socket;
+    const before = socket.bytesWritten;
+    try {
+      producer.resumeProducing();
+    } catch (e) {
+      this.protocolFailed(e, 'resumeProducing');
+      return;
+    }
+    // A producer that wrote nothing waits to be resumed by someone else (as in Twisted).
+    if (this.producer === producer && !socket.writableNeedDrain && socket.bytesWritten !== before && !this.pullScheduled) {
+      this.pullScheduled = true;
+      setImmediate(this.pullAgain);
+    }
+  }
+
+  private readonly pullAgain = (): void => {
+    this.pullScheduled = false;
+    if (!this.disconnected && !this.socket.writableNeedDrain) this.pull();
+  };
+
+  /** Flush, send FIN, then close the socket without waiting for the peer's FIN. */
+  private close(): void {
+    this.closeAfterProducer = false;
+    if (this.closing) return;
+    this.closing = true;
+    const socket = this.socket;
+    // Keep reading (and dropping) so unread input does not turn the close into an RST.
+    if (this.readPaused) socket.resume();
+    if (!this.writeClosed) {
+      this.writeClosed = true;
+      socket.end();
+    }
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
+  }
+
+  private protocolFailed(e: unknown, where: string): void {
+    log.failure('Unhandled error in {callback} of a protocol: the connection is dropped', e, { callback: where });
+    if (this.disconnected) return;
+    this.closeReason ??= new ConnectionLost(`the protocol raised an exception in ${where}`, { cause: e });
+    this.abortConnection();
+  }
+
+  private connectionLost(reason: Error): void {
+    if (this.disconnected) return;
+    this.disconnected = true;
+    this.disconnecting = true;
+    this.writeClosed = true;
+    this.untrack();
+    const producer = this.producer;
+    this.producer = null;
+    if (producer !== null) {
+      try {
+        producer.stopProducing();
+      } catch (e) {
+        log.failure('Unhandled error in stopProducing of a producer', e);
+      }
+    }
+    const failure = new Failure(reason);
+    try {
+      deliverConnectionLost(this.protocol, failure);
+    } catch (e) {
+      log.failure('Unhandled error in connectionLost of a protocol', e);
+    }
+    this.setup.onLost?.(failure);
+  }
+}
+
+// ================================================================ listening ports
+
+/** How a port listens: the Node server, the address to bind, how to name things. */
+interface PortSpec {
+  /** For CannotListenError: the interface (or path) and port asked for. */
+  interface: string;
+  port: number | string;
+  secure: boolean;
+  createServer(onSocket: (socket: net.Socket) => void): net.Server;
+  listen: net.ListenOptions;
+  /** The bound address, once listening. */
+  boundAddress(server: net.Server): Address;
+  /** The peer and local addresses of an accepted socket. */
+  addresses(socket: net.Socket): { peer: Address; host: Address };
+  /** UNIX: the socket file (a stale one is replaced; removed on close) and its mode. */
+  unixPath?: string;
+  mode?: number;
+}
+
+/**
+ * A listening socket (TCP, UNIX or TLS): an {@link IListeningPort}.
+ *
+ * Binding is asynchronous: `ready` fires with the port once bound, or fails
+ * with CannotListenError (the system error as `cause`). The factory's
+ * `doStart` runs once bound and `doStop` once the port is closed.
+ * `stopListening` closes the listening socket only; connections already
+ * accepted stay open.
+ */
+export class StreamPort implements IListeningPort, ReactorResource {
+  readonly ready = new Deferred<IListeningPort>();
+  private readonly server: net.Server;
+  private state: 'binding' | 'listening' | 'failed' | 'closed' = 'binding';
+  private host: Address | null = null;
+  private stopWaiters: Deferred<void>[] | null = null;
+  private retriedStale = false;
+  private readonly untrack: () => void;
+
+  constructor(
+    private readonly reactor: StreamReactor,
+    private readonly factory: IProtocolFactory,
+    private readonly spec: PortSpec,
+  ) {
+    this.server = spec.createServer(this.onSocket);
+    this.server.on('listening', this.onListening);
+    this.server.on('error', this.onServerError);
+    this.untrack = reactor.track(this);
+    this.server.listen(spec.listen);
+  }
+
+  /** @throws Error before the port is bound (see `ready`). */
+  getHost(): Address {
+    if (this.host === null) throw new Error('the port is not listening (wait for `ready`)');
+    return this.host;
+  }
+
+  stopListening(): Deferred<void> {
+    const d = new Deferred<void>();
+    if (this.state === 'failed' || this.state === 'closed') {
+      d.callback(undefined);
+      return d;
+    }
+    (this.stopWaiters ??= []).push(d);
+    if (this.state === 'listening') this.close();
+    return d;
+  }
+
+  shutdown(): Deferred<void> {
+    return this.stopListening();
+  }
+
+  toString(): string {
+    return `<${this.spec.secure ? 'TLS ' : ''}port ${this.host ?? `${this.spec.interface}:${this.spec.port}`}>`;
+  }
+
+  private readonly onListening = (): void => {
+    if (this.spec.mode !== undefined && this.spec.unixPath !== undefined) {
+      // Synchronous: no connection is served between binding and doStart.
+      try {
+        chmodSync(this.spec.unixPath, this.spec.mode);
+      } catch (e) {
+        this.failed(e as Error);
+        return;
+      }
+    }
+    this.bound();
+  };
+
+  private bound(): void {
+    if (this.state !== 'binding') return;
+    this.state = 'listening';
+    this.host = this.spec.boundAddress(this.server);
+    try {
+      this.factory.doStart?.();
+    } catch (e) {
+      log.failure('Unhandled error in doStart of a factory', e);
+    }
+    this.ready.callback(this);
+    if (this.stopWaiters !== null) this.close();
+  }
+
+  private readonly onServerError = (err: NodeJS.ErrnoException): void => {
+    if (this.state === 'binding') {
+      if (err.code === 'EADDRINUSE' && this.spec.unixPath !== undefined && !this.retriedStale) {
+        this.retriedStale = true;
+        removeStaleSocket(this.spec.unixPath, (removed) =>
+          removed ? this.server.listen(this.spec.listen) : this.failed(err),
+        );
+        return;
+      }
+      this.failed(err);
+    } else if (this.state === 'listening') {
+      log.failure('Error on {port}', err, { port: String(this) }, 'error');
+    }
+  };
+
+  private failed(err: Error): void {
+    if (this.state !== 'binding') return;
+    this.state = 'failed';
+    this.untrack();
+    this.server.close();
+    this.ready.errback(new CannotListenError(this.spec.interface, this.spec.port, { cause: err }));
+    this.fireStopWaiters();
+  }
+
+  private close(): void {
+    this.state = 'closed';
+    this.untrack();
+    // Closes the listening descriptor now; Node's 'close' event would also wait for the connections.
+    this.server.close();
+    try {
+      this.factory.doStop?.();
+    } catch (e) {
+      log.failure('Unhandled error in doStop of a factory', e);
+    }
+    this.fireStopWaiters();
+  }
+
+  private fireStopWaiters(): void {
+    const waiters = this.stopWaiters ?? [];
+    this.stopWaiters = null;
+    for (const d of waiters) d.callback(undefined);
+  }
+
+  private readonly onSocket = (socket: net.Socket): void => {
+    const { peer, host } = this.spec.addresses(socket);
+    let protocol: IProtocol | null;
+    try {
+      protocol = this.factory.buildProtocol(peer);
+    } catch (e) {
+      log.failure('Unhandled error in buildProtocol of a factory: the connection is dropped', e);
+      protocol = null;
+    }
+    if (protocol === null || protocol === undefined) {
+      socket.on('error', noop);
+      socket.destroy();
+      return;
+    }
+    new StreamTransport(this.reactor, socket, protocol, { server: true, secure: this.spec.secure, peer, host });
+  };
+}
+
+/**
+ * `path` is in use: remove it if it is a socket nobody listens on (a leftover
+ * of a process that died). `done(true)` when it was removed.
+ */
+function removeStaleSocket(path: string, done: (removed: boolean) => void): void {
+  lstat(path, (err, stats) => {
+    if (err !== null || !stats.isSocket()) return done(err?.code === 'ENOENT');
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      done(false);
+    });
+    probe.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ECONNREFUSED') return done(false);
+      unlink(path, (unlinkErr) => done(unlinkErr === null || unlinkErr.code === 'ENOENT'));
+    });
+  });
+}
+
+// ================================================================ connectors
+
+/** How a connector connects. */
+interface ConnectSpec {
+  destination: Address;
+  /** Start connecting; the socket emits `connectEvent` once it can carry data. */
+  open(): net.Socket;
+  connectEvent: 'connect' | typeof TLS_CONNECT_EVENT;
+  secure: boolean;
+  addresses(socket: net.Socket): { peer: Address; host: Address };
+  tlsHost?: string;
+}
+
+type ConnectorState = 'disconnected' | 'connecting' | 'connected';
+
+/**
+ * An outgoing connection, reusable for retries: an {@link IConnector}
+ * (Twisted's `BaseConnector`).
+ *
+ * `connect()` calls the factory's `doStart` (once per run of attempts),
+ * then `startedConnecting`; then either `buildProtocol` and the protocol's
+ * `connectionMade`, or `clientConnectionFailed` with a ConnectError:
+ * ConnectionRefusedError, TCPTimedOutError (after `timeout` seconds),
+ * DNSLookupError, UserError (`stopConnecting`), NoProtocol (`buildProtocol`
+ * returned null) or ConnectError (anything else; the system error as
+ * `cause`). A lost connection gives `clientConnectionLost`. Calling
+ * `connect()` from either callback retries with this connector; otherwise
+ * the factory's `doStop` runs.
+ */
+export class StreamConnector implements IConnector, ReactorResource {
+  private _state: ConnectorState = 'disconnected';
+  private attempt: net.Socket | null = null;
+  private timeoutCall: IDelayedCall | null = null;
+  private untrackAttempt: (() => void) | null = null;
+  private detachAttempt: () => void = noop;
+  private transport: StreamTransport | null = null;
+  private factoryStarted = false;
+
+  constructor(
+    private readonly reactor: StreamReactor,
+    private readonly factory: IClientFactory,
+    private readonly spec: ConnectSpec,
+    /** Seconds before an attempt fails with TCPTimedOutError; Infinity for none. */
+    readonly timeout: number,
+  ) {}
+
+  get state(): ConnectorState {
+    return this._state;
+  }
+
+  /** @throws Error unless disconnected; what `net.connect` throws for options it refuses. */
+  connect(): void {
+    if (this._state !== 'disconnected') throw new Error(`can't connect in state ${this._state}`);
+    this._state = 'connecting';
+    if (!this.factoryStarted) {
+      this.factoryStarted = true;
+      this.callFactory('doStart');
+    }
+    let socket: net.Socket;
+    try {
+      socket = this.spec.open();
+    } catch (e) {
+      // Options Node refuses outright (a bad local address...): not an attempt.
+      this._state = 'disconnected';
+      this.stopFactoryUnlessRetrying();
+      throw e;
+    }
+    const event = this.spec.connectEvent;
+    const onError = (err: NodeJS.ErrnoException): void => this.attemptFailed(socket, connectError(err));
+    const onClose = (): void => this.attemptFailed(socket, new ConnectError('the connection closed while connecting'));
+    const onConnect = (): void => this.attemptSucceeded(socket);
+    socket.on('error', onError);
+    socket.once('close', onClose);
+    socket.once(event, onConnect);
+    // Only our listeners: Node's own (half-close, TLS) must stay.
+    this.detachAttempt = () => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.off(event, onConnect);
+    };
+    this.attempt = socket;
+    if (Number.isFinite(this.timeout)) {
+      this.timeoutCall = this.reactor.callLater(this.timeout, () =>
+        this.attemptFailed(socket, new TCPTimedOutError(`connecting took longer than ${this.timeout} s`)),
+      );
+    }
+    this.untrackAttempt = this.reactor.track(this);
+    this.callFactory('startedConnecting', this);
+  }
+
+  /** Close the connection, or stop connecting if it is not made yet. */
+  disconnect(): void {
+    if (this._state === 'connecting') this.stopConnecting();
+    else if (this._state === 'connected') this.transport?.loseConnection();
+  }
+
+  /** @throws NotConnectingError unless connecting. */
+  stopConnecting(): void {
+    if (this._state !== 'connecting' || this.attempt === null) throw new NotConnectingError();
+    this.attemptFailed(this.attempt, new UserError('stopConnecting() was called'));
+  }
+
+  getDestination(): Address {
+    return this.spec.destination;
+  }
+
+  /** The reactor is stopping: abandon an attempt in progress. */
+  shutdown(): void {
+    if (this.attempt !== null) {
+      this.attemptFailed(this.attempt, new ConnectError('the reactor stopped before the connection was made'));
+    }
+  }
+
+  toString(): string {
+    return `<connector to ${this.spec.destination} (${this._state})>`;
+  }
+
+  private endAttempt(): void {
+    this.attempt = null;
+    if (this.timeoutCall !== null && this.timeoutCall.active()) this.timeoutCall.cancel();
+    this.timeoutCall = null;
+    this.untrackAttempt?.();
+    this.untrackAttempt = null;
+    this.detachAttempt();
+    this.detachAttempt = noop;
+  }
+
+  private attemptFailed(socket: net.Socket, reason: Error): void {
+    if (this.attempt !== socket) return;
+    this.endAttempt();
+    socket.on('error', noop);
+    socket.destroy();
+    this.failed(reason);
+  }
+
+  private failed(reason: Error): void {
+    this._state = 'disconnected';
+    this.callFactory('clientConnectionFailed', this, new Failure(reason));
+    this.stopFactoryUnlessRetrying();
+  }
+
+  private attemptSucceeded(socket: net.Socket): void {
+    if (this.attempt !== socket) return;
+    this.endAttempt();
+    this._state = 'connected';
+    const { peer, host } = this.spec.addresses(socket);
+    let protocol: IProtocol | null;
+    try {
+      protocol = this.factory.buildProtocol(peer);
+    } catch (e) {
+      log.failure('Unhandled error in buildProtocol of a client factory', e);
+      socket.on('error', noop);
+      socket.destroy();
+      this.failed(e instanceof Error ? e : new ConnectError('buildProtocol failed', { cause: e }));
+      return;
+    }
+    if (protocol === null || protocol === undefined) {
+      socket.on('error', noop);
+      socket.destroy();
+      this.failed(new NoProtocol('buildProtocol returned null'));
+      return;
+    }
+    const setup: TransportSetup = { server: false, secure: this.spec.secure, peer, host, onLost: this.connectionLost };
+    if (this.spec.tlsHost !== undefined) setup.tlsHost = this.spec.tlsHost;
+    this.transport = new StreamTransport(this.reactor, socket, protocol, setup);
+  }
+
+  private readonly connectionLost = (reason: Failure): void => {
+    this.transport = null;
+    this._state = 'disconnected';
+    this.callFactory('clientConnectionLost', this, reason);
+    this.stopFactoryUnlessRetrying();
+  };
+
+  private stopFactoryUnlessRetrying(): void {
+    // The factory may have called connect() again from its callback.
+    if (this._state === 'disconnected' && this.factoryStarted) {
+      this.factoryStarted = false;
+      this.callFactory('doStop');
+    }
+  }
+
+  private callFactory(name: 'doStart' | 'doStop'): void;
+  private callFactory(name: 'startedConnecting', connector: IConnector): void;
+  private callFactory(name: 'clientConnectionFailed' | 'clientConnectionLost', connector: IConnector, reason: Failure): void;
+  private callFactory(name: keyof IClientFactory, ...args: unknown[]): void {
+    const fn = this.factory[name] as ((...a: unknown[]) => unknown) | undefined;
+    if (typeof fn !== 'function') return;
+    try {
+      fn.apply(this.factory, args);
+    } catch (e) {
+      log.failure('Unhandled error in {method} of a client factory', e, { method: name });
+    }
+  }
+}
+
+/** The ConnectError subclass for a socket error while connecting. */
+function connectError(err: NodeJS.ErrnoException): ConnectError {
+  const options = { cause: err };
+  if (err.code === 'ECONNREFUSED') return new ConnectionRefusedError(err.message, options);
+  if (err.code === 'ETIMEDOUT') return new TCPTimedOutError(err.message, options);
+  if (err.syscall === 'getaddrinfo' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new DNSLookupError(err.message, options);
+  }
+  return new ConnectError(err.message, options);
+}
+
+// ================================================================ TCP, UNIX, TLS
+
+/** Options of `connectUNIX`. */
+export interface ConnectUNIXOptions {
+  /** Seconds before giving up (default 30). */
+  timeout?: number;
+}
+
+/** Options of `listenUNIX`. */
+export interface ListenUNIXOptions {
+  /** Listen queue length (default 50). */
+  backlog?: number;
+  /** Permissions of the socket file (chmod); default: as the umask leaves them. */
+  mode?: number;
+}
+
+const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, highWaterMark: HIGH_WATER_MARK };
+
+/** Client options with our high-water mark (Node passes it on to the stream; its types omit it). */
+function withHighWaterMark<O extends net.NetConnectOpts>(options: O): O {
+  return Object.assign(options, { highWaterMark: HIGH_WATER_MARK });
+}
+
+function tcpAddresses(socket: net.Socket): { peer: Address; host: Address } {
+  return {
+    peer: ipAddress('TCP', socket.remoteAddress ?? '', socket.remotePort ?? 0),
+    host: ipAddress('TCP', socket.localAddress ?? '', socket.localPort ?? 0),
+  };
+}
+
+function tcpBoundAddress(server: net.Server): Address {
+  const a = server.address() as net.AddressInfo;
+  return ipAddress('TCP', a.address, a.port);
+}
+
+function checkPort(port: number, what: string): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`${what}: the port must be an integer from 0 to 65535, not ${port}`);
+  }
+}
+
+function checkTimeout(timeout: number): number {
+  if (!(timeout > 0)) throw new RangeError(`the connection timeout must be > 0 seconds (Infinity for none), not ${timeout}`);
+  return timeout;
+}
+
+function tcpPortSpec(port: number, options: ListenTCPOptions, secure: boolean): Omit<PortSpec, 'createServer'> {
+  checkPort(port, secure ? 'listenSSL' : 'listenTCP');
+  const iface = options.interface ?? '';
+  return {
+    interface: iface,
+    port,
+    secure,
+    // '' is all IPv4 interfaces (Twisted); Node alone would bind '::' (dual stack).
+    listen: { port, host: iface === '' ? '0.0.0.0' : iface, backlog: options.backlog ?? 50 },
+    boundAddress: tcpBoundAddress,
+    addresses: tcpAddresses,
+  };
+}
+
+function localEnd(bindAddress: ConnectTCPOptions['bindAddress']): { localAddress?: string; localPort?: number } {
+  if (bindAddress === null || bindAddress === undefined) return {};
+  return bindAddress.port !== undefined && bindAddress.port !== 0
+    ? { localAddress: bindAddress.host, localPort: bindAddress.port }
+    : { localAddress: bindAddress.host };
+}
+
+/** `reactor.listenTCP`: see {@link StreamPort}. */
+export function listenTCP(
+  reactor: StreamReactor,
+  port: number,
+  factory: IProtocolFactory,
+  options: ListenTCPOptions = {},
+): StreamPort {
+  return new StreamPort(reactor, factory, {
+    ...tcpPortSpec(port, options, false),
+    createServer: (onSocket) => net.createServer(SERVER_OPTIONS, onSocket),
+  });
+}
+
+/** `reactor.connectTCP`: starts connecting at once; see {@link StreamConnector}. */
+export function connectTCP(
+  reactor: StreamReactor,
+  host: string,
+  port: number,
+  factory: IClientFactory,
+  options: ConnectTCPOptions = {},
+): StreamConnector {
+  checkPort(port, 'connectTCP');
+  const local = localEnd(options.bindAddress);
+  const connector = new StreamConnector(
+    reactor,
+    factory,
+    {
+      destination: ipAddress('TCP', host, port),
+      open: () => net.connect(withHighWaterMark({ host, port, allowHalfOpen: true, ...local })),
+      connectEvent: 'connect',
+      secure: false,
+      addresses: tcpAddresses,
+      tlsHost: host,
+    },
+    checkTimeout(options.timeout ?? 30),
+  );
+  connector.connect();
+  return connector;
+}
+
+/** `reactor.listenSSL`: a TCP port whose connections are TLS; `connectionMade` follows the handshake. */
+export function listenSSL(
+  reactor: StreamReactor,
+  port: number,
+  factory: IProtocolFactory,
+  tlsOptions: TLSOptions,
+  options: ListenTCPOptions = {},
+): StreamPort {
+  return new StreamPort(reactor, factory, {
+    ...tcpPortSpec(port, options, true),
+    createServer: (onSocket) => createTLSServer(tlsOptions, SERVER_OPTIONS, onSocket),
+  });
+}
+
+/**
+ * `reactor.connectSSL`: TCP then a TLS handshake, both within `timeout`;
+ * the server is verified unless `tlsOptions.rejectUnauthorized` is false
+ * (a failed verification is a ConnectError whose `cause` is Node's error).
+ */
+export function connectSSL(
+  reactor: StreamReactor,
+  host: string,
+  port: number,
+  factory: IClientFactory,
+  tlsOptions: TLSOptions,
+  options: ConnectTCPOptions = {},
+): StreamConnector {
+  checkPort(port, 'connectSSL');
+  const local = localEnd(options.bindAddress);
+  const connector = new StreamConnector(
+    reactor,
+    factory,
+    {
+      destination: ipAddress('TCP', host, port),
+      open: () => connectTLS(host, port, tlsOptions, { ...local, highWaterMark: HIGH_WATER_MARK }),
+      connectEvent: TLS_CONNECT_EVENT,
+      secure: true,
+      addresses: tcpAddresses,
+      tlsHost: host,
+    },
+    checkTimeout(options.timeout ?? 30),
+  );
+  connector.connect();
+  return connector;
+}
+
+/**
+ * `reactor.listenUNIX`: listen on the socket file `path`. A stale file (a
+ * socket nobody listens on) is removed first; a live one gives
+ * CannotListenError. `mode` is applied with chmod before `ready` fires. The
+ * file is removed when the port stops listening.
+ */
+export function listenUNIX(
+  reactor: StreamReactor,
+  path: string,
+  factory: IProtocolFactory,
+  options: ListenUNIXOptions = {},
+): StreamPort {
+  if (typeof path !== 'string' || path === '') throw new TypeError('listenUNIX needs a socket path');
+  const host = new UNIXAddress(path);
+  const spec: PortSpec = {
+    interface: path,
+    port: 'unix',
+    secure: false,
+    createServer: (onSocket) => net.createServer(SERVER_OPTIONS, onSocket),
+    listen: { path, backlog: options.backlog ?? 50 },
+    boundAddress: () => host,
+    addresses: () => ({ peer: new UNIXAddress(null), host }),
+  };
+  // Linux abstract sockets (a leading NUL) have no file to clean up or chmod.
+  if (!path.startsWith('\0')) {
+    spec.unixPath = path;
+    if (options.mode !== undefined) spec.mode = options.mode;
+  }
+  return new StreamPort(reactor, factory, spec);
+}
+
+/** `reactor.connectUNIX`: connect to the socket file `path`. */
+export function connectUNIX(
+  reactor: StreamReactor,
+  path: string,
+  factory: IClientFactory,
+  options: ConnectUNIXOptions = {},
+): StreamConnector {
+  if (typeof path !== 'string' || path === '') throw new TypeError('connectUNIX needs a socket path');
+  const peer = new UNIXAddress(path);
+  const connector = new StreamConnector(
+    reactor,
+    factory,
+    {
+      destination: peer,
+      open: () => net.connect(withHighWaterMark({ path, allowHalfOpen: true })),
+      connectEvent: 'connect',
+      secure: false,
+      addresses: () => ({ peer, host: new UNIXAddress(null) }),
+    },
+    checkTimeout(options.timeout ?? 30),
+  );
+  connector.connect();
+  return connector;
+}
