@@ -27,6 +27,9 @@ async function measure(fn, ms) {
 }
 
 let sink = 0;
+const addToSink = (v) => {
+  sink += v;
+};
 
 const cases = [
   {
@@ -36,9 +39,7 @@ const cases = [
         const d = new Deferred();
         d.addCallback(inc).addCallback(inc).addCallback(inc).addCallback(inc).addCallback(inc);
         d.addCallback(inc).addCallback(inc).addCallback(inc).addCallback(inc).addCallback(inc);
-        d.addCallback((v) => {
-          sink += v;
-        });
+        d.addCallback(addToSink);
         d.callback(0);
       }
     },

@@ -21,6 +21,23 @@ export type MaybeDeferred<T> = T | PromiseLike<T>;
 export type Canceller<T> = (d: Deferred<T>) => void;
 
 type Fn = (result: unknown, ...args: unknown[]) => unknown;
+/** Any function: the implementation signature behind the typed add* overloads. */
+type AnyFn = (...args: never[]) => unknown;
+
+/**
+ * Extra arguments an add* call may pass after the function: at most six.
+ * They are declared parameters rather than a rest parameter because
+ * allocating a rest array (or touching `arguments`) on every call cost more
+ * than the rest of the step put together.
+ */
+export type ExtraArgs =
+  | []
+  | [unknown]
+  | [unknown, unknown]
+  | [unknown, unknown, unknown]
+  | [unknown, unknown, unknown, unknown]
+  | [unknown, unknown, unknown, unknown, unknown]
+  | [unknown, unknown, unknown, unknown, unknown, unknown];
 
 /** Slot value meaning "pass the result on unchanged". */
 const PASS: Fn = (r) => r;
@@ -62,6 +79,17 @@ const WAITING = Symbol('waiting');
 
 function bindArgs(fn: Fn, args: readonly unknown[]): Fn {
   return (r) => fn(r, ...args);
+}
+
+/**
+ * `fn` with the extra arguments of an add* call bound after the result
+ * (called only when there are some). Trailing undefined arguments are dropped
+ * (a function cannot tell them from absent ones, short of `arguments`).
+ */
+function withArgs(fn: Fn, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): Fn {
+  const args = [a, b, c, d, e, f];
+  while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
+  return bindArgs(fn, args);
 }
 
 const log = new Logger('spindle.defer');
@@ -141,7 +169,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * @throws TypeError when `result` is a Deferred: return it from a callback instead.
    */
   callback(result: T | Failure): void {
-    if (result instanceof Deferred) {
+    if (typeof result === 'object' && result instanceof Deferred) {
       throw new TypeError('a Deferred cannot be fired with another Deferred: return it from a callback to chain them');
     }
     this._start(result);
@@ -180,28 +208,37 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   /** Add a step that runs `fn(result, ...args)` on success; failures pass by. */
-  addCallback<U, A extends unknown[] = []>(
+  addCallback<U, A extends ExtraArgs = []>(
     fn: (result: T, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
-  ): Deferred<U> {
-    return this._add(args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args), PASS);
+  ): Deferred<U>;
+  addCallback(fn: AnyFn, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): Deferred<unknown> {
+    const entry = a === undefined && b === undefined && c === undefined && d === undefined && e === undefined && f === undefined ? (fn as Fn) : withArgs(fn as Fn, a, b, c, d, e, f);
+    const cbs = this._cbs;
+    if (cbs === null) this._cbs = [entry];
+    else cbs.push(entry);
+    if ((this._flags & CALLED) !== 0) this._runCallbacks();
+    return this as Deferred<unknown>;
   }
 
   /** Add a step that runs `fn(failure, ...args)` on failure; successes pass by. Returning recovers. */
-  addErrback<U = T, A extends unknown[] = []>(
+  addErrback<U = T, A extends ExtraArgs = []>(
     fn: (failure: Failure, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
-  ): Deferred<T | U> {
-    return this._add(PASS, args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args));
+  ): Deferred<T | U>;
+  addErrback(fn: AnyFn, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): Deferred<unknown> {
+    const entry = a === undefined && b === undefined && c === undefined && d === undefined && e === undefined && f === undefined ? (fn as Fn) : withArgs(fn as Fn, a, b, c, d, e, f);
+    return this._add(PASS, entry);
   }
 
   /** Add a step that runs `fn` on the result whether it is a success or a Failure. */
-  addBoth<U, A extends unknown[] = []>(
+  addBoth<U, A extends ExtraArgs = []>(
     fn: (result: T | Failure, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
-  ): Deferred<U> {
-    const f = args.length === 0 ? (fn as Fn) : bindArgs(fn as Fn, args);
-    return this._add(f, f);
+  ): Deferred<U>;
+  addBoth(fn: AnyFn, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): Deferred<unknown> {
+    const both = a === undefined && b === undefined && c === undefined && d === undefined && e === undefined && f === undefined ? (fn as Fn) : withArgs(fn as Fn, a, b, c, d, e, f);
+    return this._add(both, both);
   }
 
   /**
@@ -460,12 +497,14 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     this._flags |= RUNNING;
     let i = this._cbIndex;
     let result = this._result;
+    // Only objects can be Failures: primitives skip the instanceof checks.
+    let failed = typeof result === 'object' && result instanceof Failure;
     let handOff: Deferred<unknown> | null = null;
     while (i < cbs.length) {
       const entry = cbs[i++] as Fn | Step;
       let fn: Fn;
       if (typeof entry === 'function') {
-        if (result instanceof Failure) continue;
+        if (failed) continue;
         fn = entry;
       } else {
         const cb = entry.cb;
@@ -474,6 +513,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
           const waiting = eb as unknown as Deferred<unknown>;
           waiting._result = result;
           result = undefined;
+          failed = false;
           waiting._paused--;
           handOff = waiting;
           break;
@@ -483,13 +523,14 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
           const target = eb as unknown as Deferred<unknown>;
           const runTarget = this._fireChained(target);
           result = this._result;
+          failed = typeof result === 'object' && result instanceof Failure;
           if (runTarget) {
             handOff = target;
             break;
           }
           continue;
         }
-        fn = result instanceof Failure ? eb : cb;
+        fn = failed ? eb : cb;
         if (fn === PASS) continue;
       }
       let value: unknown;
@@ -507,6 +548,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
         value = Failure.from(e);
       }
       result = value;
+      failed = typeof value === 'object' && value instanceof Failure;
     }
     this._result = result;
     this._flags &= ~RUNNING;
@@ -576,6 +618,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   /** Book-keeping when the chain has run as far as it can: track an unhandled failure. */
   private _settle(): void {
     const r = this._result;
+    if (typeof r !== 'object' && (this._flags & UNHANDLED) === 0) return;
     if (r instanceof Failure && (this._extra === null || r !== this._extra.observed)) {
       if ((this._flags & UNHANDLED) === 0) {
         this._flags |= UNHANDLED;
