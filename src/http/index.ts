@@ -1,10 +1,12 @@
 /**
  * `spindle/http`: HTTP/1.1 for Spindle.
  *
- * This entry point currently holds the sans-IO core — a strict incremental
- * parser for requests and responses and a serializer that enforces the
- * framing invariants — on which the server protocol (HTTPChannel,
- * Request, Site) and the client (Agent) are built.
+ * The sans-IO core — a strict incremental parser for requests and
+ * responses and a serializer that enforces the framing invariants — and
+ * the server built on it: the protocol (HTTPChannel, HTTPFactory), the
+ * Request, resource trees (Site, Resource), the Router, static files
+ * (File), and helpers to test handlers without I/O (createTestRequest,
+ * render).
  *
  * @module
  */
@@ -46,3 +48,50 @@ export type {
   SerializerState,
 } from './serializer.js';
 export { STATUS_REASONS, cachedStatusLine, reasonPhrase } from './status.js';
+
+// The server: HTTPChannel, Request, Site and resources, Router, testing helpers.
+export { HTTPChannel, HTTPFactory, HTTP_SERVER_DEFAULTS } from './channel.js';
+export type { HTTPFactoryOptions, RequestHandler } from './channel.js';
+export {
+  DEFAULT_MAX_BODY_SIZE,
+  HttpError,
+  Request,
+  RequestBodyTooLarge,
+  RequestTimeout,
+  decodePath,
+  errorPage,
+  escapeHtml,
+  statusOfError,
+} from './request.js';
+export type { BodyReceiver, UpgradeOptions } from './request.js';
+export { DateCache, httpDate, parseHttpDate } from './date.js';
+export { parseCookies, serializeCookie } from './cookies.js';
+export type { CookieOptions } from './cookies.js';
+export {
+  ACCESS_LOG_NAMESPACE,
+  accessLogSink,
+  clfTimestamp,
+  escapeLogValue,
+  formatCombinedLogLine,
+} from './accessLog.js';
+export type { AccessLogEntry, AccessLogOption } from './accessLog.js';
+export {
+  DEFAULT_CONTENT_TYPE,
+  ErrorPage,
+  ForbiddenResource,
+  NOT_DONE_YET,
+  NoResource,
+  Resource,
+  Site,
+  getChildForRequest,
+  renderRequest,
+  respondWith,
+} from './site.js';
+export type { RenderResult, SiteOptions } from './site.js';
+export { Router, compilePattern } from './router.js';
+export type { ErrorHook, Route, RouteHandler, RouteMatch, RouteOptions } from './router.js';
+export { createTestRequest, render, responseOf } from './testing.js';
+export type { RenderTarget, TestRequestOptions, TestResponse } from './testing.js';
+export * from './client/index.js';
+export { File, MIME_TYPES, parseByteRanges } from './static.js';
+export type { ByteRange, FileOptions } from './static.js';

@@ -295,6 +295,19 @@ export abstract class HttpSerializerBase {
     return out;
   }
 
+  /**
+   * @internal A one-shot message whose head and `Content-Length` body the
+   * caller wrote itself is complete: the next message may start (or the
+   * connection must close, with `closeAfter`).
+   */
+  protected _oneShotDone(closeAfter: boolean): void {
+    this._framing = F_LENGTH;
+    this._remaining = 0;
+    this._closeAfter = closeAfter;
+    this._switchAfter = false;
+    this._state = closeAfter ? S_MUST_CLOSE : S_IDLE;
+  }
+
   /** @internal Refuse a new head unless idle. */
   protected _assertIdle(): void {
     if (this._state !== S_IDLE) {
@@ -433,6 +446,7 @@ const DEFAULT_REQUEST: RequestInfo = Object.freeze({ method: 'GET', versionMinor
  */
 export class ResponseSerializer extends HttpSerializerBase {
   private _req: RequestInfo = DEFAULT_REQUEST;
+  private readonly _memo = { line: '', lines: '', length: -1, conn: '', head: '' };
 
   /**
    * Set the request the next response answers (default: an HTTP/1.1
@@ -465,6 +479,49 @@ export class ResponseSerializer extends HttpSerializerBase {
       default:
         throw new TypeError(`unknown event type ${JSON.stringify((event as { type: unknown }).type)}`);
     }
+  }
+
+  /**
+   * The head of a whole response with a `Content-Length` body, built
+   * without re-validating its fields — the fast path of a server whose
+   * `Request` checks every name and value as it is set.
+   *
+   * Preconditions (the caller's promise, not checked here): `lines` is a
+   * sequence of complete `Name: value\r\n` lines with token names and
+   * values free of CR, LF, NUL and other controls, and none of them is
+   * `Content-Length`, `Transfer-Encoding` or `Connection` (fields that
+   * decide the framing go through {@link send}). The caller writes exactly
+   * `bodyLength` body bytes after the head.
+   *
+   * The framing rules are those of {@link send}: `Connection: close` when
+   * the request does not keep the connection open (the serializer is then
+   * `must-close`), `Connection: keep-alive` to an HTTP/1.0 peer that keeps
+   * it. Returns `null`, changing nothing, where the fast path does not
+   * apply: a status that is not a registered 2xx–5xx with a body (204 and
+   * 304 have none), or a HEAD or CONNECT request — use {@link send}.
+   *
+   * @throws {@link HttpStateError} `WRONG_STATE` unless idle.
+   */
+  simpleResponseHead(status: number, lines: string, bodyLength: number): string | null {
+    this._assertIdle();
+    const req = this._req;
+    const method = req.method;
+    if (status < 200 || status === 204 || status === 304 || method === 'HEAD' || method === 'CONNECT') return null;
+    const line = cachedStatusLine(status);
+    if (line === undefined) return null;
+    const closeAfter = !req.keepAlive;
+    this._oneShotDone(closeAfter);
+    const conn = closeAfter ? 'Connection: close\r\n' : req.versionMinor === 0 ? 'Connection: keep-alive\r\n' : '';
+    // The same head as last time (same status, field block, length): no new string.
+    const memo = this._memo;
+    if (memo.line === line && memo.lines === lines && memo.length === bodyLength && memo.conn === conn) return memo.head;
+    const head = `${line}${lines}Content-Length: ${bodyLength}\r\n${conn}\r\n`;
+    memo.line = line;
+    memo.lines = lines;
+    memo.length = bodyLength;
+    memo.conn = conn;
+    memo.head = head;
+    return head;
   }
 
   private _statusLine(status: number, reason: string | undefined): string {
@@ -518,9 +575,10 @@ export class ResponseSerializer extends HttpSerializerBase {
       }
       framing = F_NONE;
     } else if (status === 304 || isHead) {
-      // The framing fields describe the body a GET would get; none is sent.
+      // The framing fields describe the body a GET would get; none is sent. (A 304 describes the
+      // stored 200, whose length the empty body given here is not: no Content-Length is derived.)
       if (scan.teChunked) extra += 'Transfer-Encoding: chunked\r\n';
-      else if (scan.clCount === 0 && isHead && body !== undefined) extra += `Content-Length: ${bodyLength(body)}\r\n`;
+      else if (scan.clCount === 0 && isHead && status !== 304 && body !== undefined) extra += `Content-Length: ${bodyLength(body)}\r\n`;
       framing = isHead ? F_DROP : F_NONE;
     } else if (scan.teChunked) {
       if (peer11) {
