@@ -1,7 +1,9 @@
 /**
- * `spindle/websocket`: the sans-IO WebSocket core — frame parser and serializer, a connection
+ * `spindle/websocket`: WebSocket servers and clients (`WebSocketServerFactory`, `connectWebSocket`,
+ * the `WebSocket` object, `broadcast`) over the sans-IO core — frame parser and serializer, a connection
  * state machine, UTF-8 validation, masking, and the opening handshake (RFC 6455, with
- * permessage-deflate negotiation from RFC 7692). No sockets, no timers.
+ * permessage-deflate from RFC 7692). The core has no sockets and no timers; the protocols take
+ * theirs from a reactor.
  *
  * @module
  */
@@ -82,3 +84,39 @@ export {
   type PerMessageDeflateOptions,
 } from './deflate.js';
 export { DEFAULT_ZLIB_CONCURRENCY, getZlibConcurrency, setZlibConcurrency } from './zlib-limiter.js';
+export {
+  ReadyState,
+  WebSocket,
+  WebSocketClosedError,
+  WebSocketRequest,
+  broadcast,
+  type CloseInfo,
+  type WebSocketData,
+  type WebSocketHandlers,
+  type WebSocketSendOptions,
+} from './socket.js';
+export { WEBSOCKET_DEFAULTS, WebSocketProtocol, type WebSocketOptions } from './protocol.js';
+export {
+  WebSocketResource,
+  WebSocketServerFactory,
+  WebSocketServerProtocol,
+  acceptHandshake,
+  rejectHandshake,
+  webSocketHandler,
+  type HandshakeDecision,
+  type HandshakeResult,
+  type ServerDeflateOptions,
+  type UpgradableRequest,
+  type UpgradeOutcome,
+  type UpgradeRequestHead,
+  type WebSocketServerOptions,
+} from './server.js';
+export {
+  WebSocketClientProtocol,
+  connectWebSocket,
+  parseWebSocketUrl,
+  type ClientDeflateOptions,
+  type WebSocketClientOptions,
+  type WebSocketClientProtocolOptions,
+  type WebSocketTarget,
+} from './client.js';
