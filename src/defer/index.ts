@@ -3,7 +3,15 @@
  * cancellation, timeouts and coordination primitives.
  * @module
  */
-export { Deferred, succeed, fail, maybeDeferred, type MaybeDeferred, type Canceller } from './deferred.js';
+export {
+  Deferred,
+  succeed,
+  fail,
+  maybeDeferred,
+  type MaybeDeferred,
+  type Canceller,
+  type ExtraArgs,
+} from './deferred.js';
 export { Failure, NonErrorThrown, type ErrorType } from './failure.js';
 export {
   CancelledError,

@@ -26,6 +26,7 @@ export {
   type TimeoutMixin,
   type TimeoutScheduler,
   type TimeoutFactoryOptions,
+  type MixinBase,
 } from './timeout.js';
 export { LimitTotalConnectionsFactory, LimitConnectionsByPeer, type LimitTotalOptions } from './limits.js';
 export { ThrottlingFactory, ThrottlingProtocol, type ThrottlingOptions } from './throttling.js';

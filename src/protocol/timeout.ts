@@ -114,7 +114,7 @@ export interface TimeoutMixin {
 
 // TypeScript only accepts `any[]` as a mixin base's constructor parameters (TS2545).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type MixinBase<T> = abstract new (...args: any[]) => T;
+export type MixinBase<T> = abstract new (...args: any[]) => T;
 
 const mixinPolicies = new WeakMap<TimeoutMixin, TimeoutPolicy>();
 

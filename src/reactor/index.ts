@@ -75,9 +75,13 @@ export {
   type StreamReactor,
   type ListenUNIXOptions,
   type ConnectUNIXOptions,
+  type TransportSetup,
+  type PortSpec,
+  type ConnectSpec,
+  type ConnectorState,
 } from './tcp.js';
 export { listenUDP, DEFAULT_MAX_PACKET_SIZE, type ListenUDPOptions } from './udp.js';
-export { spawnProcess } from './process.js';
+export { spawnProcess, SHUTDOWN_KILL_AFTER, SHUTDOWN_GIVE_UP_AFTER } from './process.js';
 export { ThreadPool, DataCloneError, WorkerCrashedError, type ThreadPoolOptions, type ThreadPoolStats } from './threads.js';
 export { StallMonitor, type StallMonitorOptions, type EventLoopStats } from './stall.js';
 export * from './endpoints/index.js';

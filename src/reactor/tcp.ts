@@ -61,7 +61,7 @@ const noop = (): void => {};
 // ================================================================ transport
 
 /** How a transport was made: which side, its addresses, and who to tell when it ends. */
-interface TransportSetup {
+export interface TransportSetup {
   /** Accepted by a port (TLS server side for startTLS) rather than connected out. */
   server: boolean;
   secure: boolean;
@@ -464,7 +464,7 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
 // ================================================================ listening ports
 
 /** How a port listens: the Node server, the address to bind, how to name things. */
-interface PortSpec {
+export interface PortSpec {
   /** For CannotListenError: the interface (or path) and port asked for. */
   interface: string;
   port: number | string;
@@ -644,7 +644,7 @@ function removeStaleSocket(path: string, done: (removed: boolean) => void): void
 // ================================================================ connectors
 
 /** How a connector connects. */
-interface ConnectSpec {
+export interface ConnectSpec {
   destination: Address;
   /** Start connecting; the socket emits `connectEvent` once it can carry data. */
   open(): net.Socket;
@@ -654,7 +654,7 @@ interface ConnectSpec {
   tlsHost?: string;
 }
 
-type ConnectorState = 'disconnected' | 'connecting' | 'connected';
+export type ConnectorState = 'disconnected' | 'connecting' | 'connected';
 
 /**
  * An outgoing connection, reusable for retries: an {@link IConnector}

@@ -94,8 +94,9 @@ export {
   type WebSocketData,
   type WebSocketHandlers,
   type WebSocketSendOptions,
+  type SocketDriver,
 } from './socket.js';
-export { WEBSOCKET_DEFAULTS, WebSocketProtocol, type WebSocketOptions } from './protocol.js';
+export { WEBSOCKET_DEFAULTS, WebSocketProtocol, type WebSocketOptions, type OpenParams } from './protocol.js';
 export {
   WebSocketResource,
   WebSocketServerFactory,
