@@ -25,7 +25,8 @@ class HeapCall extends DelayedCall {
  * reactor `close()`s it when it has stopped (pending calls then never run).
  *
  * The Node timer is unref'd: pending calls alone do not keep the process
- * alive (the running reactor does, and so do open sockets).
+ * alive (the running reactor does, and so do open sockets). Calls already
+ * due use a ref'd immediate, which lives for one loop turn.
  */
 export class TimerQueue implements DelayedCallOwner {
   private readonly heap: HeapCall[] = [];
@@ -134,14 +135,17 @@ export class TimerQueue implements DelayedCallOwner {
     const ms = (next - this.now()) * 1000;
     if (ms <= 0) {
       // Due now: the next loop turn, after pending I/O (Twisted's next iteration).
+      // Left ref'd: Node does not wake an otherwise idle loop for an unref'd
+      // immediate, so a due call would wait for unrelated I/O. It lives one turn.
       this.handle = setImmediate(this.wake);
       this.handleIsImmediate = true;
     } else {
       // Rounded up: a timer that fires before the call is due only re-arms.
+      // Unref'd: pending calls alone do not keep the process alive.
       this.handle = setTimeout(this.wake, Math.min(Math.ceil(ms), MAX_TIMER_MS));
+      this.handle.unref();
       this.handleIsImmediate = false;
     }
-    this.handle.unref();
     this.armedAt = next;
   }
 
