@@ -1,0 +1,401 @@
+/**
+ * AsyncConsumer: Channels' base consumer. One instance per connection; every message — from
+ * the client (`receive`) or from the channel layer (the consumer's own channel) — is dispatched
+ * by its `type` to a method.
+ */
+import { Deferred, isThenable } from '../../defer/deferred.js';
+import { CancelledError } from '../../defer/errors.js';
+import type { Failure } from '../../defer/failure.js';
+import { Logger } from '../../logger/index.js';
+import { ASGIConnectionClosed } from '../asgi/errors.js';
+import type { ASGIApplication, ASGIEvent, ChannelLayer, Receive, Scope, Send } from '../types.js';
+import { registerFrameworkClass, resolveHandler } from './dispatch.js';
+import { InvalidChannelLayerError, StopConsumer } from './exceptions.js';
+import { TrackedLayer } from './trackedLayer.js';
+
+const log = new Logger('spindle.channels.consumer');
+
+/** Options of {@link AsyncConsumer.asApp}. */
+export interface ConsumerAppOptions {
+  /**
+   * The channel layer for every instance. Default: `scope.channel_layer` (what the server or the
+   * communicator hands over); `null` runs without a layer even when the scope has one.
+   */
+  channelLayer?: ChannelLayer | null;
+}
+
+/** What `asApp()` returns: an ASGI application that knows its consumer class. */
+export type ConsumerApplication = ASGIApplication & {
+  /** The class instantiated for each connection. */
+  readonly consumerClass: abstract new () => AsyncConsumer;
+};
+
+/** Client messages a busy concurrent consumer reads ahead, looking for a disconnect. */
+const HOLD_LIMIT = 16;
+
+/** Client events that end the connection: dispatched even when every handler slot is busy. */
+function isDisconnect(message: ASGIEvent): boolean {
+  return message.type === 'websocket.disconnect' || message.type === 'http.disconnect';
+}
+
+type Settled = { source: number; ok: true; message: ASGIEvent } | { source: number; ok: false; error: unknown };
+
+/**
+ * The base consumer (Channels' `AsyncConsumer`).
+ *
+ * - `static asApp(options?)` gives the ASGI application: each call (each connection) creates one
+ *   instance and runs it.
+ * - With a channel layer (from `asApp({ channelLayer })` or `scope.channel_layer`), the instance
+ *   gets its own channel (`this.channelName`, from `newChannel()`), joins every group of
+ *   `static groups` before taking its first message, and receives the messages sent to its
+ *   channel (directly or through `groupSend`) through the same dispatch as client events.
+ * - Dispatch: `type` with dots replaced by underscores is the method name (`"chat.message"` →
+ *   `chat_message(message)`). A name starting with `_`, an `Object.prototype` member or one of
+ *   the consumer API methods is refused, and a missing handler is a {@link DispatchError} naming
+ *   the type; either ends the consumer with that error (as in Channels).
+ * - Handlers run one at a time, in arrival order, by default (as in Channels); `static
+ *   concurrency = N` lets up to N run at once (still started in arrival order), and then a
+ *   client disconnect is dispatched at once even when all N are busy (it never waits behind
+ *   slow handlers); when the consumer stops, handlers still running are abandoned.
+ * - A handler that throws {@link StopConsumer} ends the consumer cleanly; any other exception
+ *   ends it with that exception (the server answers 500 / closes 1011). Either way — and also
+ *   when the instance is cancelled — **its group memberships are discarded** in a `finally`,
+ *   including groups joined later with `this.channelLayer.groupAdd(g, this.channelName)`.
+ *
+ * @example
+ * ```ts
+ * class Counter extends AsyncConsumer {
+ *   static override groups = ['counters'];
+ *   count = 0;
+ *   async counter_increment(message: ASGIEvent) {
+ *     this.count += Number(message.by ?? 1);
+ *   }
+ * }
+ * const app = Counter.asApp({ channelLayer: layer });
+ * ```
+ */
+export class AsyncConsumer {
+  /** Groups every instance joins (with its own channel) before its first message. */
+  static groups: string[] = [];
+  /** How many handlers may run at once (an integer ≥ 1). Default 1: one at a time. */
+  static concurrency = 1;
+
+  /** The connection's scope (set before any handler runs). */
+  scope: Scope = { type: '' };
+
+  #send: Send | null = null;
+  #layer: TrackedLayer | null = null;
+  #options: ConsumerAppOptions = {};
+  /** Set when the instance is cancelled: wakes the dispatch loop so it ends at once. */
+  #cancelled: Error | null = null;
+  #wake: () => void = () => {};
+
+  /**
+   * The ASGI application running this consumer class: one new instance per call.
+   *
+   * @example
+   * ```ts
+   * const app = protocolTypeRouter({ websocket: urlRouter([path('ws/chat/<str:room>/', ChatConsumer.asApp())]) });
+   * ```
+   */
+  static asApp<C extends AsyncConsumer>(this: new () => C, options: ConsumerAppOptions = {}): ConsumerApplication {
+    const Cls = this;
+    const app = (scope: Scope, receive: Receive, send: Send): Deferred<void> => {
+      const consumer: AsyncConsumer = new Cls();
+      consumer.#options = options;
+      return consumer.run(scope, receive, send);
+    };
+    return Object.assign(app, { consumerClass: Cls as unknown as abstract new () => AsyncConsumer });
+  }
+
+  /** Whether a channel layer is configured for this instance. */
+  get hasChannelLayer(): boolean {
+    return this.#layer !== null;
+  }
+
+  /**
+   * The channel layer (seen through a wrapper that remembers this consumer's group
+   * memberships, so they can be discarded when it ends).
+   * @throws InvalidChannelLayerError when no layer is configured.
+   */
+  get channelLayer(): ChannelLayer {
+    if (this.#layer === null) throw new InvalidChannelLayerError('no channel layer is configured for this consumer');
+    return this.#layer;
+  }
+
+  /**
+   * This instance's own channel on the layer.
+   * @throws InvalidChannelLayerError when no layer is configured.
+   */
+  get channelName(): string {
+    if (this.#layer === null) throw new InvalidChannelLayerError('no channel layer is configured for this consumer');
+    return this.#layer.channelName;
+  }
+
+  /**
+   * Run this instance on one connection (what the application from `asApp` calls). Fires when
+   * the consumer ended: after `StopConsumer`, or when a receive fails; fails with a handler's
+   * exception. Cancelling the Deferred ends the consumer at once (handlers still running are
+   * abandoned) after discarding its memberships.
+   */
+  run(scope: Scope, receive: Receive, send: Send): Deferred<void> {
+    const d = new Deferred<void>(() => {
+      this.#cancelled = new CancelledError('the consumer was cancelled');
+      this.#wake();
+    });
+    this.#run(scope, receive, send).then(
+      () => {
+        if (!d.called) d.callback(undefined);
+      },
+      (e: unknown) => {
+        if (!d.called) d.errback(e);
+      },
+    );
+    return d;
+  }
+
+  /**
+   * Send one raw ASGI event to the client (the server's `send`).
+   * @throws Error (as a failed Deferred) when the consumer is not running.
+   */
+  send(message: ASGIEvent): Deferred<void> {
+    const send = this.#send;
+    if (send === null) {
+      const d = new Deferred<void>();
+      d.errback(new Error('the consumer is not running: send() has no connection'));
+      return d;
+    }
+    try {
+      const r = send(message);
+      return r instanceof Deferred ? (r as Deferred<void>) : Deferred.fromPromise(r);
+    } catch (e) {
+      const d = new Deferred<void>();
+      d.errback(e);
+      return d;
+    }
+  }
+
+  /**
+   * Leave every group this instance's channel joined (its `static groups` and any joined since
+   * through `this.channelLayer`). Done automatically when the consumer ends; WebSocket consumers
+   * also do it before calling `disconnect()`, as Channels does.
+   */
+  protected discardMemberships(): Deferred<void> {
+    if (this.#layer === null) {
+      const d = new Deferred<void>();
+      d.callback(undefined);
+      return d;
+    }
+    return this.#layer.discardAll();
+  }
+
+  /**
+   * Call the handler of `message` (see the class for the rules) and wait for it.
+   * @throws DispatchError when there is no acceptable handler.
+   */
+  async dispatch(message: ASGIEvent): Promise<void> {
+    const handler = resolveHandler(this, message);
+    const r = handler.call(this, message);
+    if (isThenable(r)) await r;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  async #run(scope: Scope, receive: Receive, send: Send): Promise<void> {
+    this.scope = scope;
+    this.#send = send;
+    const cls = this.constructor as typeof AsyncConsumer;
+    const concurrency = cls.concurrency;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(`${cls.name}.concurrency must be an integer >= 1, not ${String(concurrency)}`);
+    }
+    const configured = this.#options.channelLayer;
+    const layer = configured !== undefined ? configured : (scope.channel_layer ?? null);
+    try {
+      if (layer !== null) {
+        const name = await layer.newChannel();
+        this.#layer = new TrackedLayer(layer, name);
+      }
+      const groups = cls.groups;
+      if (groups.length > 0) {
+        if (this.#layer === null) {
+          throw new InvalidChannelLayerError(`${cls.name} has groups (${groups.join(', ')}) but no channel layer is configured`);
+        }
+        for (const g of groups) await this.#layer.groupAdd(g, this.#layer.channelName);
+      }
+      this.#checkCancelled();
+      await this.#loop(receive, concurrency);
+    } finally {
+      if (this.#layer !== null) {
+        try {
+          await this.#layer.discardAll();
+        } catch (e) {
+          log.failure('Could not discard the group memberships of {consumer}', e, { consumer: cls.name }, 'warn');
+        }
+      }
+    }
+  }
+
+  #checkCancelled(): void {
+    if (this.#cancelled !== null) throw this.#cancelled;
+  }
+
+  /**
+   * Take messages from the client and from the layer, one pending receive per source (as
+   * Channels' `await_many_dispatch`): a source is read again only once its message has been
+   * handed to a handler, so nothing piles up in memory while handlers are busy — except that a
+   * busy concurrent consumer reads up to HOLD_LIMIT client messages ahead, to find a disconnect.
+   *
+   * Event-driven rather than `Promise.race` over the pending receives: a race subscribes to every
+   * pending receive each time it is called, so a consumer whose client stays quiet while the layer
+   * brings it message after message (a reader in a busy chat room) would pile one reaction per
+   * message on the client's receive — memory that grows until the client speaks. Here each receive
+   * is observed once (synchronously for a Deferred) and the loop waits on one signal.
+   */
+  async #loop(receive: Receive, concurrency: number): Promise<void> {
+    const layer = this.#layer;
+    const sources: Array<() => PromiseLike<ASGIEvent>> = [receive];
+    if (layer !== null) {
+      const inner = layer.inner;
+      const channel = layer.channelName;
+      sources.push(() => inner.receive(channel));
+    }
+    /** The receive in flight per source, until it settles. */
+    const pending: (PromiseLike<ASGIEvent> | null)[] = sources.map(() => null);
+    /** Whether a source's last receive is still unconsumed (in flight, or settled in `arrived`). */
+    const outstanding: boolean[] = sources.map(() => false);
+    /** Settled receives not yet taken, in the order they settled. */
+    const arrived: Settled[] = [];
+    let running = 0;
+    let stopping = false;
+    let failure: { error: unknown } | null = null;
+    let signal: (() => void) | null = null;
+    const notify = (): void => {
+      const s = signal;
+      signal = null;
+      if (s !== null) s();
+    };
+    const waitForNews = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        signal = resolve;
+      });
+    this.#wake = notify;
+
+    const arm = (source: number): void => {
+      let r: PromiseLike<ASGIEvent>;
+      try {
+        r = sources[source]!();
+      } catch (e) {
+        r = Promise.reject(e);
+      }
+      pending[source] = r;
+      outstanding[source] = true;
+      const settle = (s: Settled): void => {
+        if (pending[source] !== r) return; // withdrawn as the loop ended
+        pending[source] = null;
+        arrived.push(s);
+        notify();
+      };
+      if (r instanceof Deferred) {
+        // Observed without a Promise in between: no allocation, no microtask hop.
+        (r as Deferred<ASGIEvent>).addCallbacks(
+          (message: ASGIEvent) => {
+            settle({ source, ok: true, message });
+            return undefined;
+          },
+          (f: Failure) => {
+            settle({ source, ok: false, error: f.thrown });
+            return undefined;
+          },
+        );
+      } else {
+        r.then(
+          (message) => settle({ source, ok: true, message }),
+          (error: unknown) => settle({ source, ok: false, error }),
+        );
+      }
+    };
+
+    const finished = (): void => {
+      running--;
+      notify();
+    };
+    const failed = (e: unknown): void => {
+      running--;
+      if (stopping) {
+        // The consumer already ended: nobody waits for this handler any more.
+        if (!(e instanceof StopConsumer) && !(e instanceof ASGIConnectionClosed) && !(e instanceof CancelledError)) {
+          log.failure('A handler of {consumer} failed after the consumer ended', e, { consumer: this.constructor.name }, 'error');
+        }
+      } else if (e instanceof StopConsumer) {
+        stopping = true;
+      } else {
+        stopping = true;
+        failure = { error: e };
+      }
+      notify();
+    };
+    const start = (message: ASGIEvent): void => {
+      running++;
+      let r: unknown;
+      try {
+        r = this.dispatch(message);
+      } catch (e) {
+        r = Promise.reject(e);
+      }
+      Promise.resolve(r).then(finished, failed);
+    };
+
+    // Client messages read while every slot was busy (to see a disconnect behind them); they
+    // run first once a slot frees. Bounded: past the limit the client is not read until then.
+    const held: ASGIEvent[] = [];
+    try {
+      for (;;) {
+        this.#checkCancelled();
+        if (stopping) break;
+        const full = running >= concurrency;
+        if (!full && held.length > 0) {
+          start(held.shift()!);
+          continue;
+        }
+        // Sequential consumers keep Channels' order strictly; concurrent ones still watch the
+        // client while busy, so that a disconnect never waits behind slow handlers.
+        if (full && (concurrency === 1 || held.length >= HOLD_LIMIT)) {
+          await waitForNews();
+          continue;
+        }
+        for (let i = 0; i < sources.length; i++) {
+          if (!outstanding[i] && !(full && i !== 0)) arm(i);
+        }
+        // When every slot is busy only the client is taken (its layer messages wait their turn).
+        let at = -1;
+        if (!full) at = arrived.length > 0 ? 0 : -1;
+        else for (let i = 0; i < arrived.length && at === -1; i++) if (arrived[i]!.source === 0) at = i;
+        if (at === -1) {
+          await waitForNews(); // a receive settled, a handler ended, or the instance was cancelled
+          continue;
+        }
+        const next = at === 0 ? arrived.shift()! : arrived.splice(at, 1)[0]!;
+        outstanding[next.source] = false;
+        if (!next.ok) throw next.error;
+        if (full && !isDisconnect(next.message)) held.push(next.message);
+        else start(next.message);
+      }
+    } finally {
+      stopping = true;
+      this.#wake = () => {};
+      // Withdraw the receives still pending: a cancelled layer receive loses no message.
+      for (let i = 0; i < pending.length; i++) {
+        const r = pending[i];
+        pending[i] = null;
+        if (r !== null && typeof (r as { cancel?: unknown }).cancel === 'function') {
+          (r as unknown as { cancel(): void }).cancel();
+        }
+      }
+    }
+    const f = failure as { error: unknown } | null;
+    if (f !== null) throw f.error;
+  }
+}
+
+registerFrameworkClass(AsyncConsumer);
