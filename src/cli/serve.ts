@@ -32,6 +32,7 @@ import {
   type ParsedArgs,
 } from './args.js';
 import { LoadAppError, loadApp } from './loadApp.js';
+import { CLUSTER_PORT_ENV, isClusterWorker, reportListening, runPrimary } from './cluster.js';
 
 /** Where a command writes, and where it runs. */
 export interface CliIO {
@@ -146,7 +147,7 @@ const SERVE_OPTIONS: readonly OptionSpec[] = [
   { name: 'lifespan', kind: 'value', metavar: 'MODE', help: "ASGI lifespan: auto (default), on (required), off" },
   { name: 'access-log', kind: 'value', metavar: 'FILE', help: "append the access log to FILE ('-': stdout; default stdout at -v 1 or more)" },
   VERBOSITY_OPTION,
-  { name: 'workers', kind: 'value', metavar: 'N', help: 'worker processes (only 1 is supported yet)' },
+  { name: 'workers', kind: 'value', metavar: 'N', help: 'worker processes sharing the port (default 1); a crashed worker is restarted' },
   HELP_OPTION,
 ];
 
@@ -167,6 +168,7 @@ Examples:
   spindle serve app.mjs -p 0                    # a free port, printed on stdout
   spindle serve app.mjs -e tcp:8000 -e unix:/run/app.sock --root-path /app --proxy-headers
   spindle serve app.mjs -e ssl:8443:privateKey=key.pem:certKey=cert.pem -v 0
+  spindle serve app.mjs -p 8000 --workers 4 --layer redis://127.0.0.1:6379/0
 
 Exit status: 0 after a clean stop, 1 when the application cannot be loaded or served, 2 for a
 usage error.
@@ -182,7 +184,10 @@ function endpointsOf(parsed: ParsedArgs): string[] {
   if (bind !== undefined || port !== undefined || endpoints.length === 0) {
     let host = bind ?? '127.0.0.1';
     if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-    const n = integerValue('-p/--port', port ?? '8000', 0, 65535);
+    let n = integerValue('-p/--port', port ?? '8000', 0, 65535);
+    // A cluster worker binds the port its primary resolved, so that all share one.
+    const resolved = isClusterWorker() ? process.env[CLUSTER_PORT_ENV] : undefined;
+    if (n === 0 && resolved !== undefined && resolved !== '') n = Number(resolved);
     endpoints.push(`${host.includes(':') ? 'tcp6' : 'tcp'}:${n}:interface=${quoteStringArgument(host)}`);
   }
   return endpoints;
@@ -235,11 +240,36 @@ function serveOptionsOf(parsed: ParsedArgs): ServeOptions {
     if (lifespan !== 'auto' && lifespan !== 'on' && lifespan !== 'off') throw new UsageError(`--lifespan takes auto, on or off, not ${JSON.stringify(lifespan)}`);
     options.lifespan = lifespan;
   }
-  const workers = valueOf(parsed, 'workers');
-  if (workers !== undefined && integerValue('--workers', workers, 1, 1024) > 1) {
-    throw new UsageError('--workers: several worker processes are not supported yet; run several `spindle serve` processes behind a load balancer instead (with a Redis layer to share channels)');
+  if (workersOf(parsed) > 1 && listOf(parsed, 'endpoint').some((e) => /^(tcp6?|ssl|tls):0(:|$)/i.test(e))) {
+    throw new UsageError('--workers: port 0 in an -e endpoint cannot be shared by the workers; use -p 0 or a fixed port');
   }
   return options;
+}
+
+/** The `--workers` count (default 1). @throws UsageError outside 1–1024. */
+function workersOf(parsed: ParsedArgs): number {
+  const workers = valueOf(parsed, 'workers');
+  return workers === undefined ? 1 : integerValue('--workers', workers, 1, 1024);
+}
+
+/** In the primary: the `-p` port the workers will share (a free one for `-p 0`), or null. */
+async function clusterPort(parsed: ParsedArgs, reactor: IReactor): Promise<number | null> {
+  const unix = valueOf(parsed, 'unix-socket');
+  const bind = valueOf(parsed, 'bind');
+  const port = valueOf(parsed, 'port');
+  if (bind === undefined && port === undefined && (listOf(parsed, 'endpoint').length > 0 || unix !== undefined)) return null;
+  const n = integerValue('-p/--port', port ?? '8000', 0, 65535);
+  if (n !== 0) return n;
+  // Bind port 0 once here and release it: the workers then all bind that port (a small race
+  // with other programs, as with any "find a free port").
+  let host = bind ?? '127.0.0.1';
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const listening = reactor.listenTCP(0, { buildProtocol: () => null }, { interface: host });
+  const p = await listening.ready;
+  const address = p.getHost();
+  await listening.stopListening();
+  if (!('port' in address)) throw new UsageError('-p 0: no port could be found');
+  return address.port;
 }
 
 /** Where the access log goes: a file stream, stdout, or nowhere. */
@@ -281,6 +311,19 @@ export async function serveCommand(argv: readonly string[], io: CliIO, reactor: 
     if (e instanceof UsageError) return usageFailed('serve', e, io);
     throw e;
   }
+  const workers = workersOf(parsed);
+  if (workers > 1 && !isClusterWorker()) {
+    // The primary loads nothing and serves nothing: the workers re-run this command.
+    let port: number | null;
+    try {
+      port = await clusterPort(parsed, reactor);
+    } catch (e) {
+      if (e instanceof UsageError) return usageFailed('serve', e, io);
+      return loadFailed('serve', e, io);
+    }
+    const killAfter = (options.shutdownTimeout ?? 30) + 5;
+    return runPrimary({ workers, port, killAfter, memoryLayer: (valueOf(parsed, 'layer') ?? 'memory') === 'memory' }, io, reactor);
+  }
 
   let app;
   try {
@@ -298,6 +341,14 @@ export async function serveCommand(argv: readonly string[], io: CliIO, reactor: 
   }
   const accessLog = accessLogOf(parsed, verbosity, io);
 
+  if (isClusterWorker()) {
+    // Ctrl-C in a terminal signals the whole process group, and the primary then forwards
+    // SIGTERM: once the reactor has begun its graceful stop (and dropped its own handlers),
+    // that second signal must not kill the worker mid-drain.
+    const ignore = (): void => undefined;
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+  }
   const stopped = reactor.run();
   let server: SpindleServer | null = null;
   const starting = serve(app, {
@@ -332,9 +383,8 @@ export async function serveCommand(argv: readonly string[], io: CliIO, reactor: 
     accessLog.stream?.end();
     return EXIT.error;
   }
-  server.addresses.forEach((address, i) => {
-    io.stdout.write(`Listening on ${describeAddress(address, server!.endpoints[i]!)}\n`);
-  });
+  const lines = server.addresses.map((address, i) => `Listening on ${describeAddress(address, server!.endpoints[i]!)}`);
+  if (!reportListening(lines)) for (const line of lines) io.stdout.write(`${line}\n`);
   await stopped;
   await new Promise<void>((resolve) => (accessLog.stream === null ? resolve() : accessLog.stream.end(resolve)));
   return EXIT.ok;

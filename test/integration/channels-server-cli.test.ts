@@ -200,7 +200,7 @@ describe('spindle serve', () => {
     ['no application', ['serve'], /which application/],
     ['an unknown option', ['serve', hello, '--prot', '0'], /unknown option --prot \(did you mean --port\?\)/],
     ['a bad port', ['serve', hello, '-p', 'http'], /-p\/--port takes an integer/],
-    ['several workers', ['serve', hello, '--workers', '2'], /not supported yet/],
+    ['a worker count of 0', ['serve', hello, '--workers', '0'], /--workers/],
     ['an unknown layer', ['serve', hello, '--layer', 'postgres://x'], /--layer takes 'memory' or a redis:\/\/ URL/],
     ['an unknown command', ['srve'], /unknown command "srve"/],
   ])('a usage error (%s) exits 2', async (_name, args, message) => {
