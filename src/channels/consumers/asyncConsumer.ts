@@ -349,6 +349,7 @@ export class AsyncConsumer {
     // Client messages read while every slot was busy (to see a disconnect behind them); they
     // run first once a slot frees. Bounded: past the limit the client is not read until then.
     const held: ASGIEvent[] = [];
+    let clientGone = false;
     try {
       for (;;) {
         this.#checkCancelled();
@@ -365,7 +366,9 @@ export class AsyncConsumer {
           continue;
         }
         for (let i = 0; i < sources.length; i++) {
-          if (!outstanding[i] && !(full && i !== 0)) arm(i);
+          // After a disconnect the client has nothing more to say (a receive would answer the
+          // disconnect again, at once, for ever).
+          if (!outstanding[i] && !(full && i !== 0) && !(i === 0 && clientGone)) arm(i);
         }
         // When every slot is busy only the client is taken (its layer messages wait their turn).
         let at = -1;
@@ -378,6 +381,7 @@ export class AsyncConsumer {
         const next = at === 0 ? arrived.shift()! : arrived.splice(at, 1)[0]!;
         outstanding[next.source] = false;
         if (!next.ok) throw next.error;
+        if (next.source === 0 && isDisconnect(next.message)) clientGone = true;
         if (full && !isDisconnect(next.message)) held.push(next.message);
         else start(next.message);
       }

@@ -14,6 +14,7 @@ const frameworkPrototypes: object[] = [];
 /** Mark a consumer base class's methods as API, not handlers (used by the framework's own classes). */
 export function registerFrameworkClass(cls: { prototype: object }): void {
   frameworkPrototypes.push(cls.prototype);
+  checkedNames.clear(); // a name checked before may now be API
 }
 
 /** The method name for a message type: every `.` becomes `_`. */
@@ -39,6 +40,24 @@ export function resolveHandler(consumer: object, message: unknown): Handler {
   if (typeof type !== 'string') {
     throw new DispatchError("Incoming message has no 'type' string", null, null);
   }
+  const name = checkedNames.get(type) ?? checkName(type);
+  const fn = (consumer as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') {
+    throw new DispatchError(`No handler for message type ${JSON.stringify(type)} (method ${name})`, type, name);
+  }
+  return fn as Handler;
+}
+
+/**
+ * Types already known to map to a dispatchable name (the checks do not depend on the consumer):
+ * every message pays a Map lookup instead of a regex replace and the API checks. Bounded, since
+ * types may come from other processes through the layer; past the bound nothing more is cached.
+ */
+const checkedNames = new Map<string, string>();
+const CHECKED_NAMES_LIMIT = 1024;
+
+/** The handler name of `type`, or throw the DispatchError that refuses it. */
+function checkName(type: string): string {
   const name = handlerName(type);
   if (name.startsWith('_')) {
     throw new DispatchError(
@@ -54,9 +73,6 @@ export function resolveHandler(consumer: object, message: unknown): Handler {
       name,
     );
   }
-  const fn = (consumer as Record<string, unknown>)[name];
-  if (typeof fn !== 'function') {
-    throw new DispatchError(`No handler for message type ${JSON.stringify(type)} (method ${name})`, type, name);
-  }
-  return fn as Handler;
+  if (checkedNames.size < CHECKED_NAMES_LIMIT) checkedNames.set(type, name);
+  return name;
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { types } from 'node:util';
 import { Deferred, fail, succeed } from '../../defer/deferred.js';
 import { getDefaultClock, type IDelayedCall, type IReactorTime } from '../../defer/clock.js';
 // Registers the global reactor as the default clock, for layers made without one.
@@ -84,7 +85,28 @@ function done(): Deferred<void> {
   return succeed<void>(undefined);
 }
 
+/**
+ * A copy of a flat message — a plain object whose values are all primitives, the usual
+ * `{ type, user, text }` — made property by property: the same result as `structuredClone`, at a
+ * fraction of its cost (which `groupSend` pays once per member). Null for any other message.
+ */
+function flatCopy(message: Message): Message | null {
+  if (Object.getPrototypeOf(message) !== Object.prototype || types.isProxy(message)) return null;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(message)) {
+    // An own "__proto__" key (from JSON.parse) would set the copy's prototype instead.
+    if (key === '__proto__') return null;
+    const value = (message as Record<string, unknown>)[key];
+    const type = typeof value;
+    if (type === 'object' ? value !== null : type === 'function' || type === 'symbol') return null;
+    copy[key] = value;
+  }
+  return copy as Message;
+}
+
 function copyOf(message: Message): Message {
+  const flat = flatCopy(message);
+  if (flat !== null) return flat;
   try {
     return structuredClone(message);
   } catch (e) {

@@ -1,0 +1,648 @@
+// bench/channels: Spindle's Channels layer against its peers, in the same run.
+//
+// (a) group broadcast — a 100-byte text message sent `--messages` times (default 300) to a room of
+//     1,000 WebSocket clients on loopback, one send per turn of the server's event loop:
+//       - Spindle: `serve()` with an `InMemoryChannelLayer`; each connection is an
+//         `AsyncWebsocketConsumer` in group "bench" whose `bench_message` handler sends the text
+//         on; the broadcast is `layer.groupSend('bench', { type: 'bench.message', text })`;
+//       - Socket.IO (bench/package.json): `io.to('bench').emit('m', text)`, every socket joined to
+//         the room, websocket transport only on both ends, no compression.
+//     The clients (ws's client for Spindle, socket.io-client for Socket.IO, 1,000 each) run in
+//     another process and count messages: deliveries/s = messages × 1,000 / time until the last
+//     one arrived. The server's CPU time per delivery is shown too.
+// (b) HTTP hello world — `spindle serve bench/channels.js:hello` (the CLI running the ASGI app
+//     `hello` below, `-v 0` so no access log, `--lifespan off`) against a `node:http` hello
+//     world, both answering "Hello, World!" as text/plain, loaded by wrk (Debian's): keep-alive
+//     (50 connections, one request at a time each) and pipelined (50 connections, 16 requests per
+//     write: bench/pipeline.lua). 1 s warm-up, then `--seconds` (default 5) measured.
+//
+// Every server runs in a child process pinned to CPU 1 (`taskset -c 1`, when available); the
+// clients (or wrk) in another, on CPU 0. Servers take turns in a different order each round
+// (`--rounds`, default 3) and the median is kept. All on 127.0.0.1; every child is killed by its
+// PID when the run ends, whatever happens.
+//
+// Goals (issue 6): broadcast >= 1.5x Socket.IO; HTTP >= 1.0x node:http keep-alive and >= 2x
+// pipelined.
+//
+//   npm run build && (cd bench && npm install) && node bench/channels.js [--seconds 5] [--rounds 3]
+//        [--messages 300] [--clients 1000] [--only broadcast|http]
+//   node bench/channels.js --profile spindle-ws|spindle-http [--pipelined] [--keep]
+//        # a CPU profile of the Spindle server child under the same load, summarised as self time
+//        # (--keep leaves the .cpuprofile in the temporary directory, for Chrome's DevTools)
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = fileURLToPath(import.meta.url);
+const root = dirname(dirname(here));
+const dist = (p) => pathToFileURL(join(root, 'dist', p)).href;
+const pipelineScript = join(root, 'bench', 'pipeline.lua');
+
+const BODY = 'Hello, World!';
+const PIPELINE_DEPTH = 16;
+const MESSAGE_SIZE = 100;
+const GROUP = 'bench';
+
+// ================================================================== the ASGI hello world (part b)
+
+const helloBody = new TextEncoder().encode(BODY);
+const helloStart = {
+  type: 'http.response.start',
+  status: 200,
+  headers: [
+    ['content-type', 'text/plain'],
+    ['content-length', String(helloBody.length)],
+  ],
+};
+
+/**
+ * "Hello, World!" as an ASGI application, served by `spindle serve bench/channels.js:hello`.
+ * It does not read the (empty) GET body, as ASGI hello worlds usually don't.
+ */
+export async function hello(scope, receive, send) {
+  if (scope.type !== 'http') throw new Error(`hello only speaks HTTP, not ${scope.type}`);
+  await send(helloStart);
+  await send({ type: 'http.response.body', body: helloBody });
+}
+
+// ================================================================== line RPC between processes
+
+/** Answer JSON-line requests `{ id, cmd, … }` from stdin with `handlers[cmd]`, on stdout. */
+function serveRpc(handlers) {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', async (line) => {
+    const req = JSON.parse(line);
+    try {
+      const result = await handlers[req.cmd](req);
+      process.stdout.write(`${JSON.stringify({ id: req.id, result })}\n`);
+    } catch (e) {
+      process.stdout.write(`${JSON.stringify({ id: req.id, error: String(e?.stack ?? e) })}\n`);
+    }
+  });
+  // Gone with the parent, whatever happens to it.
+  rl.on('close', () => process.exit(0));
+}
+
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function hasCommand(cmd, args) {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch (e) {
+    // wrk exits 1 after printing its usage: it exists.
+    return e.code !== 'ENOENT' && e.status !== undefined && e.status !== null;
+  }
+}
+
+const PINNED = hasCommand('taskset', ['-c', '0', 'true']);
+
+/** `argv` pinned to `cpu` when taskset exists (taskset execs it: the PID is the program's). */
+function pinned(cpu, argv) {
+  return PINNED ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)];
+}
+
+/**
+ * A child process: `node [nodeFlags] <argv>` on `cpu`, spoken to with JSON lines when `rpc`, and
+ * ready once it prints `{ ready }` (rpc) or "Listening on http://…:PORT" (the CLI).
+ */
+function startChild(cpu, argv, { nodeFlags = [], label, rpc = true } = {}) {
+  const [cmd, args] = pinned(cpu, [process.execPath, ...nodeFlags, ...argv]);
+  const child = spawn(cmd, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(child);
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  void exited.then(() => children.delete(child));
+  const waiting = new Map();
+  let next = 0;
+  let ready;
+  const first = new Promise((r) => (ready = r));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!rpc) {
+      const m = /Listening on http:\/\/[^\s:]+:(\d+)/.exec(line);
+      if (m !== null) ready(Number(m[1]));
+      return;
+    }
+    const msg = JSON.parse(line);
+    if (msg.ready !== undefined) return ready(msg.ready);
+    const w = waiting.get(msg.id);
+    waiting.delete(msg.id);
+    if (msg.error) w?.reject(new Error(`${label}: ${msg.error}`));
+    else w?.resolve(msg.result);
+  });
+  void exited.then(({ code, signal }) => {
+    for (const w of waiting.values()) w.reject(new Error(`${label} exited (${code ?? signal})`));
+    waiting.clear();
+    ready(null);
+  });
+  return {
+    pid: child.pid,
+    ready: Promise.race([
+      first,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`${label} did not start within 20 s`)), 20_000).unref()),
+    ]),
+    call(command, args = {}, timeoutMs = 120_000) {
+      const id = next++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`${label}: ${command} timed out`));
+        }, timeoutMs);
+        waiting.set(id, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
+        child.stdin.write(`${JSON.stringify({ id, cmd: command, ...args })}\n`);
+      });
+    },
+    /** Ask for a normal exit (so --cpu-prof writes its profile), bounded; then by PID. */
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (rpc) child.stdin.end();
+      else child.kill('SIGTERM'); // the CLI's graceful stop
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+const TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system) used so far by process `pid` (Linux), or null. */
+function cpuOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  } catch {
+    return null;
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const turn = () => new Promise((r) => setImmediate(r));
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const fmt = (x, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const mark = (ratio, goal) => `${ratio.toFixed(2)}x (goal >= ${goal}x: ${ratio >= goal ? 'met' : 'MISSED'})`;
+
+// ================================================================== (a) broadcast: the servers
+
+async function spindleBroadcastServer(capacity) {
+  const { NodeReactor } = await import(dist('index.js'));
+  const { AsyncWebsocketConsumer, InMemoryChannelLayer, serve } = await import(dist('channels/index.js'));
+  const reactor = new NodeReactor();
+  const running = reactor.run();
+  // Room for every message of a run in each channel: a member that falls behind is then slowed
+  // down, never skipped (skips are counted and reported anyway).
+  const layer = new InMemoryChannelLayer({ reactor, capacity });
+  let members = 0;
+  class Member extends AsyncWebsocketConsumer {
+    static groups = [GROUP];
+    async connect() {
+      members++;
+      await this.accept();
+    }
+    disconnect() {
+      members--;
+    }
+    async bench_message(event) {
+      await this.send({ text: event.text });
+    }
+  }
+  const server = await serve(Member.asApp(), {
+    reactor,
+    channelLayer: layer,
+    endpoints: ['tcp:0:interface=127.0.0.1:backlog=4096'],
+    lifespan: 'off',
+    websocketPingInterval: null,
+  });
+  return {
+    port: server.addresses[0].port,
+    members: () => members,
+    broadcastOnce: (text) => layer.groupSend(GROUP, { type: 'bench.message', text }),
+    skipped: () => layer.stats.groupSendsSkipped,
+    async stop() {
+      await server.stop();
+      await layer.close();
+      reactor.stop();
+      await running;
+    },
+  };
+}
+
+async function socketioBroadcastServer() {
+  const { Server } = await import('socket.io');
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  io.on('connection', (socket) => socket.join(GROUP));
+  await new Promise((r) => httpServer.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, r));
+  return {
+    port: httpServer.address().port,
+    members: () => io.of('/').adapter.rooms.get(GROUP)?.size ?? 0,
+    broadcastOnce: (text) => io.to(GROUP).emit('m', text),
+    skipped: () => 0,
+    stop: () => new Promise((r) => io.close(() => r())),
+  };
+}
+
+async function broadcastServerChild(kind, capacity) {
+  const s = kind === 'spindle' ? await spindleBroadcastServer(capacity) : await socketioBroadcastServer();
+  serveRpc({
+    members: () => ({ members: s.members(), skipped: s.skipped() }),
+    broadcast: async ({ count, size }) => {
+      const text = 'b'.repeat(size);
+      for (let i = 0; i < count; i++) {
+        s.broadcastOnce(text);
+        await turn();
+      }
+      return true;
+    },
+    stop: async () => {
+      await s.stop();
+      return true;
+    },
+  });
+  process.stdout.write(`${JSON.stringify({ ready: s.port })}\n`);
+}
+
+// ================================================================== (a) broadcast: the clients
+
+async function clientsChild() {
+  let sockets = [];
+  let received = 0;
+  let expected = 0;
+  let done = null;
+  let started = 0n;
+  let finished = null;
+
+  const onMessage = () => {
+    received++;
+    if (received === expected && done !== null) {
+      done(Number(process.hrtime.bigint() - started) / 1e6);
+      done = null;
+    }
+  };
+
+  /** Open `n` clients, up to 100 handshakes at a time. */
+  async function open(kind, port, n) {
+    const { WebSocket } = await import('ws');
+    const { io } = kind === 'socketio' ? await import('socket.io-client') : { io: null };
+    const one = () =>
+      new Promise((resolve, reject) => {
+        if (kind === 'spindle') {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+          ws.on('message', onMessage);
+          ws.once('open', () => resolve({ close: () => ws.terminate() }));
+          ws.once('error', reject);
+        } else {
+          const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+          socket.on('m', onMessage);
+          socket.once('connect', () => resolve({ close: () => socket.disconnect() }));
+          socket.once('connect_error', reject);
+        }
+      });
+    let opened = 0;
+    const worker = async () => {
+      while (opened < n) {
+        opened++;
+        sockets.push(await one());
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(100, n) }, worker));
+    return sockets.length;
+  }
+
+  serveRpc({
+    open: async ({ kind, port, n }) => ({ opened: await open(kind, port, n) }),
+    expect: ({ total }) => {
+      received = 0;
+      expected = total;
+      started = process.hrtime.bigint();
+      finished = new Promise((r) => (done = r));
+      return true;
+    },
+    wait: async ({ timeoutMs }) => {
+      const ms = await Promise.race([finished, sleep(timeoutMs).then(() => null)]);
+      return { ms, received };
+    },
+    closeAll: async () => {
+      for (const s of sockets) s.close();
+      sockets = [];
+      return true;
+    },
+  });
+  process.stdout.write(`${JSON.stringify({ ready: 0 })}\n`);
+}
+
+// ================================================================== (a) broadcast: the driver
+
+async function waitMembers(server, n, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const { members } = await server.call('members');
+    if (members === n) return;
+    if (Date.now() > deadline) throw new Error(`the server has ${members} members, expected ${n}`);
+    await sleep(50);
+  }
+}
+
+/** One broadcast run against one server: deliveries/s and the server's CPU µs per delivery. */
+async function broadcastOnce(kind, o, nodeFlags = []) {
+  const server = startChild(1, [here, '--broadcast-server', kind, String(o.messages + 100)], { nodeFlags, label: `${kind} server` });
+  const clients = startChild(0, [here, '--clients'], { label: 'clients' });
+  try {
+    const port = await server.ready;
+    await clients.ready;
+    if (port === null) throw new Error(`the ${kind} server did not start`);
+    await clients.call('open', { kind, port, n: o.clients });
+    await waitMembers(server, o.clients);
+    const total = o.clients * o.messages;
+    await clients.call('expect', { total });
+    const cpu0 = cpuOf(server.pid);
+    const clientCpu0 = cpuOf(clients.pid);
+    await server.call('broadcast', { count: o.messages, size: MESSAGE_SIZE });
+    const { ms, received } = await clients.call('wait', { timeoutMs: 60_000 }, 70_000);
+    const cpu1 = cpuOf(server.pid);
+    const clientCpu1 = cpuOf(clients.pid);
+    const { skipped } = await server.call('members');
+    if (ms === null) throw new Error(`${kind}: ${received} of ${total} deliveries within 60 s (${skipped} skipped by the layer)`);
+    await clients.call('closeAll');
+    await waitMembers(server, 0);
+    await server.call('stop');
+    return {
+      perSecond: (total * 1000) / ms,
+      cpuPerDelivery: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / total,
+      // Shares of one core over the run: which side was the bottleneck.
+      serverBusy: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / ms,
+      clientsBusy: clientCpu0 === null || clientCpu1 === null ? null : ((clientCpu1 - clientCpu0) * 1000) / ms,
+      skipped,
+    };
+  } finally {
+    await clients.stop();
+    await server.stop();
+  }
+}
+
+async function broadcastBench(o) {
+  const missing = ['ws', 'socket.io', 'socket.io-client'].filter((p) => !existsSync(join(root, 'bench', 'node_modules', p)));
+  if (missing.length > 0) {
+    console.log(`(a) broadcast: ${missing.join(', ')} missing: run (cd bench && npm install); nothing measured`);
+    return null;
+  }
+  const version = JSON.parse(readFileSync(join(root, 'bench', 'node_modules', 'socket.io', 'package.json'), 'utf8')).version;
+  console.log(
+    `(a) broadcast: ${MESSAGE_SIZE}-byte text × ${o.messages} to ${fmt(o.clients)} WebSocket clients, one send per turn; ` +
+      `Socket.IO ${version}; median of ${o.rounds} round(s)`,
+  );
+  const runs = { spindle: [], socketio: [] };
+  for (let r = 0; r < o.rounds; r++) {
+    for (const kind of r % 2 === 0 ? ['spindle', 'socketio'] : ['socketio', 'spindle']) runs[kind].push(await broadcastOnce(kind, o));
+  }
+  const result = {};
+  const labels = { spindle: 'spindle groupSend (in-memory layer)', socketio: 'socket.io io.to(room).emit' };
+  for (const kind of ['spindle', 'socketio']) {
+    const rs = runs[kind];
+    const cpus = rs.map((x) => x.cpuPerDelivery).filter((x) => x !== null);
+    result[kind] = { perSecond: median(rs.map((x) => x.perSecond)), cpuPerDelivery: cpus.length > 0 ? median(cpus) : null };
+    const skipped = rs.reduce((n, x) => n + x.skipped, 0);
+    const busy = (x) => (x === null ? '?' : `${Math.round(x * 100)}%`);
+    console.log(
+      `  ${labels[kind].padEnd(36)} ${fmt(result[kind].perSecond).padStart(11)} deliveries/s` +
+        `${result[kind].cpuPerDelivery === null ? '' : `   server CPU ${fmt(result[kind].cpuPerDelivery, 2)} µs/delivery`}` +
+        `   rounds ${rs.map((x) => `${fmt(x.perSecond)} (server ${busy(x.serverBusy)}, clients ${busy(x.clientsBusy)} busy)`).join(' / ')}` +
+        `${skipped > 0 ? `   (${skipped} skipped!)` : ''}`,
+    );
+  }
+  result.ratio = result.spindle.perSecond / result.socketio.perSecond;
+  console.log(`  spindle/socket.io deliveries: ${mark(result.ratio, 1.5)}`);
+  return result;
+}
+
+// ================================================================== (b) HTTP: the servers and wrk
+
+function nodeHttpChild() {
+  const headers = { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(BODY)) };
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, headers);
+    res.end(BODY);
+  });
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => console.log(`Listening on http://127.0.0.1:${server.address().port}`));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+const HTTP_SERVERS = [
+  { key: 'spindle', label: 'spindle serve (ASGI)', argv: [join(root, 'dist', 'cli', 'main.js'), 'serve', `${here}:hello`, '-e', 'tcp:0:interface=127.0.0.1:backlog=1024', '-v', '0', '--lifespan', 'off'] },
+  { key: 'node', label: 'node:http', argv: [here, '--http-node'] },
+];
+
+function startHttpServer(s, nodeFlags = []) {
+  return startChild(1, s.argv, { nodeFlags, label: s.label, rpc: false });
+}
+
+/** One request, to check the server answers what the other answers. */
+function check(port) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200 || body !== BODY || res.headers['content-type'] !== 'text/plain') {
+          reject(new Error(`unexpected answer: ${res.statusCode} ${res.headers['content-type']} ${JSON.stringify(body)}`));
+        } else resolve();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', reject);
+  });
+}
+
+/** Run wrk on CPU 0; requests/s. Bounded by its duration plus a margin. */
+function wrk(port, { seconds, connections, pipelined }) {
+  const args = ['wrk', '-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '2s'];
+  if (pipelined) args.push('-s', pipelineScript);
+  args.push(`http://127.0.0.1:${port}/`);
+  if (pipelined) args.push('--', String(PIPELINE_DEPTH));
+  const [cmd, argv] = pinned(0, args);
+  return new Promise((resolve, reject) => {
+    execFile(cmd, argv, { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`wrk failed: ${err.message}\n${stderr}`));
+      const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      if (rate === null) return reject(new Error(`no Requests/sec in wrk's output:\n${stdout}`));
+      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout);
+      const errors = /Socket errors:([^\n]*)/.exec(stdout);
+      resolve({ rate: Number(rate[1]), non2xx: non2xx ? Number(non2xx[1]) : 0, errors: errors ? errors[1].trim() : '' });
+    });
+  });
+}
+
+/** Warm up 1 s, then measure: req/s and the server's CPU µs per request. */
+async function measureHttp(server, port, workload, o) {
+  await wrk(port, { ...o, ...workload, seconds: 1 });
+  const cpu0 = cpuOf(server.pid);
+  const r = await wrk(port, { ...o, ...workload });
+  const cpu1 = cpuOf(server.pid);
+  if (r.non2xx !== 0 || r.errors !== '') console.log(`    (warning: ${r.non2xx} non-2xx responses; socket errors: ${r.errors || 'none'})`);
+  return { rate: r.rate, cpuPerRequest: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / (r.rate * o.seconds) };
+}
+
+const WORKLOADS = [
+  { key: 'keepalive', label: 'keep-alive', pipelined: false, goal: 1.0 },
+  { key: 'pipelined', label: `pipelined x${PIPELINE_DEPTH}`, pipelined: true, goal: 2.0 },
+];
+
+async function httpBench(o) {
+  if (!hasCommand('wrk', ['-v'])) {
+    console.log('(b) HTTP: wrk is not installed (Debian: apt-get install -y wrk); nothing measured');
+    return null;
+  }
+  console.log(
+    `(b) HTTP hello world: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a 1 s warm-up, median of ${o.rounds} round(s)`,
+  );
+  const runs = Object.fromEntries(HTTP_SERVERS.map((s) => [s.key, { keepalive: [], pipelined: [] }]));
+  for (let r = 0; r < o.rounds; r++) {
+    for (const s of r % 2 === 0 ? HTTP_SERVERS : [...HTTP_SERVERS].reverse()) {
+      const server = startHttpServer(s);
+      try {
+        const port = await server.ready;
+        if (port === null) throw new Error(`${s.label} did not start`);
+        await check(port);
+        for (const w of WORKLOADS) runs[s.key][w.key].push(await measureHttp(server, port, w, o));
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const result = {};
+  for (const s of HTTP_SERVERS) {
+    result[s.key] = {};
+    let line = `  ${s.label.padEnd(22)}`;
+    for (const w of WORKLOADS) {
+      const rs = runs[s.key][w.key];
+      const cpus = rs.map((x) => x.cpuPerRequest).filter((x) => x !== null);
+      const m = { rate: median(rs.map((x) => x.rate)), cpuPerRequest: cpus.length > 0 ? median(cpus) : null };
+      result[s.key][w.key] = m;
+      line += `  ${w.label} ${fmt(m.rate).padStart(8)} req/s${m.cpuPerRequest === null ? '' : ` (${fmt(m.cpuPerRequest, 2)} µs/req)`}`;
+      line += ` [${rs.map((x) => fmt(x.rate)).join('/')}]`;
+    }
+    console.log(line);
+  }
+  result.ratios = {};
+  for (const w of WORKLOADS) {
+    result.ratios[w.key] = result.spindle[w.key].rate / result.node[w.key].rate;
+    console.log(`  spindle serve/node:http ${w.label.padEnd(13)} ${mark(result.ratios[w.key], w.goal)}`);
+  }
+  return result;
+}
+
+// ================================================================== profiling
+
+/** Self time per function of a .cpuprofile, largest first. */
+function summariseProfile(file, top = 30) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const f = byId.get(profile.samples[i]).callFrame;
+    const dt = profile.timeDeltas[i] ?? 0;
+    const key = `${f.functionName || '(anonymous)'}${f.url === '' ? '' : ` ${basename(f.url)}:${f.lineNumber + 1}`}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  }
+  console.log(`  self time, ${(total / 1e6).toFixed(2)} s sampled:`);
+  for (const [key, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`  ${((100 * us) / total).toFixed(1).padStart(5)}%  ${key}`);
+  }
+}
+
+async function profile(which, o) {
+  const dir = mkdtempSync(join(tmpdir(), 'spindle-channels-prof-'));
+  const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  try {
+    if (which === 'spindle-ws') {
+      const r = await broadcastOnce('spindle', o, flags);
+      console.log(`profile of the spindle broadcast server: ${fmt(r.perSecond)} deliveries/s`);
+    } else if (which === 'spindle-http') {
+      const server = startHttpServer(HTTP_SERVERS[0], flags);
+      try {
+        const port = await server.ready;
+        await check(port);
+        const w = o.pipelined ? WORKLOADS[1] : WORKLOADS[0];
+        const m = await measureHttp(server, port, w, o);
+        console.log(`profile of spindle serve, ${w.label}: ${fmt(m.rate)} req/s`);
+      } finally {
+        await server.stop();
+      }
+    } else throw new Error(`--profile takes spindle-ws or spindle-http, not ${which}`);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) console.log('  no profile was written');
+    else {
+      summariseProfile(join(dir, files[0]));
+      if (o.keep) {
+        const kept = join(tmpdir(), `spindle-${which}-${Date.now()}.cpuprofile`);
+        copyFileSync(join(dir, files[0]), kept);
+        console.log(`  profile kept in ${kept}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ================================================================== entry points
+
+function parseArgs(argv) {
+  const o = { seconds: 5, rounds: 3, messages: 300, clients: 1000, connections: 50, only: null, profile: null, pipelined: false, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--rounds') o.rounds = Number(argv[++i]);
+    else if (a === '--messages') o.messages = Number(argv[++i]);
+    else if (a === '--clients') o.clients = Number(argv[++i]);
+    else if (a === '--connections') o.connections = Number(argv[++i]);
+    else if (a === '--only') o.only = argv[++i];
+    else if (a === '--profile') o.profile = argv[++i];
+    else if (a === '--pipelined') o.pipelined = true;
+    else if (a === '--keep') o.keep = true;
+  }
+  return o;
+}
+
+/**
+ * Run both parts and print the figures and ratios (the `bench/run.js` entry point; `argv` as on
+ * the command line). Returns `{ broadcast, http }` (either null when its peer is missing).
+ */
+export async function run(argv = []) {
+  const o = parseArgs(argv);
+  if (!existsSync(join(root, 'dist', 'channels', 'index.js'))) throw new Error('build first: npm run build');
+  if (o.profile !== null) return profile(o.profile, o);
+  console.log(
+    `bench/channels — node ${process.version}; ${PINNED ? 'servers on CPU 1, clients and wrk on CPU 0' : 'taskset missing: NOT pinned'}; ` +
+      `load average ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+  );
+  const broadcast = o.only === null || o.only === 'broadcast' ? await broadcastBench(o) : null;
+  const httpResult = o.only === null || o.only === 'http' ? await httpBench(o) : null;
+  return { broadcast, http: httpResult };
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--broadcast-server') await broadcastServerChild(argv[1], Number(argv[2]));
+else if (argv[0] === '--clients') await clientsChild();
+else if (argv[0] === '--http-node') nodeHttpChild();
+else if (process.argv[1] === here) await run(argv);
