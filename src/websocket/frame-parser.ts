@@ -107,6 +107,10 @@ const EMPTY = Buffer.alloc(0);
 // than its own size however the peer slices it.
 const KEEP_SLICE_MIN = 1024;
 const COALESCE_BLOCK = 16 * 1024;
+// The masking key is kept in four small-integer fields rather than a Uint8Array of its own
+// (a typed array and its buffer cost ~180 bytes per connection); it is copied here right before
+// each unmask, which runs to completion before any other parser can use this scratch.
+const MASK_SCRATCH = new Uint8Array(4);
 
 function toBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -159,7 +163,10 @@ export class FrameParser {
   private frameLength = 0;
   private extNeeded = 0;
   private extGot = 0;
-  private readonly maskKey = new Uint8Array(4);
+  private m0 = 0;
+  private m1 = 0;
+  private m2 = 0;
+  private m3 = 0;
   private maskGot = 0;
   private payloadDone = 0;
   private control: Buffer | null = null;
@@ -247,14 +254,14 @@ export class FrameParser {
           break;
         case MASK_KEY:
           if (this.maskGot === 0 && len - pos >= 4) {
-            this.maskKey[0] = buf[pos]!;
-            this.maskKey[1] = buf[pos + 1]!;
-            this.maskKey[2] = buf[pos + 2]!;
-            this.maskKey[3] = buf[pos + 3]!;
+            this.m0 = buf[pos]!;
+            this.m1 = buf[pos + 1]!;
+            this.m2 = buf[pos + 2]!;
+            this.m3 = buf[pos + 3]!;
             pos += 4;
             this.maskGot = 4;
           } else {
-            this.maskKey[this.maskGot++] = buf[pos++]!;
+            this.maskByte(buf[pos++]!);
           }
           if (this.maskGot === 4) this.beginPayload();
           break;
@@ -381,7 +388,7 @@ export class FrameParser {
   }
 
   private controlPayload(buf: Buffer, pos: number, n: number): void {
-    if (this.masked) applyMask(buf, pos, buf, pos, n, this.maskKey, 0, this.payloadDone);
+    if (this.masked) this.unmask(buf, pos, n);
     if (this.payloadDone === 0 && n === this.frameLength) {
       // Whole control frame in this chunk: no copy.
       this.state = HEAD0;
@@ -397,6 +404,25 @@ export class FrameParser {
       this.state = HEAD0;
       this.controlFrame(payload);
     }
+  }
+
+  /** One byte of a masking key that arrives split across chunks. */
+  private maskByte(b: number): void {
+    const i = this.maskGot++;
+    if (i === 0) this.m0 = b;
+    else if (i === 1) this.m1 = b;
+    else if (i === 2) this.m2 = b;
+    else this.m3 = b;
+  }
+
+  /** Unmask `n` payload bytes at `pos` in place, continuing the key where the frame is. */
+  private unmask(buf: Buffer, pos: number, n: number): void {
+    const key = MASK_SCRATCH;
+    key[0] = this.m0;
+    key[1] = this.m1;
+    key[2] = this.m2;
+    key[3] = this.m3;
+    applyMask(buf, pos, buf, pos, n, key, 0, this.payloadDone);
   }
 
   private controlFrame(payload: Buffer): void {
@@ -429,7 +455,7 @@ export class FrameParser {
 
   private dataPayload(buf: Buffer, pos: number, n: number): void {
     const end = pos + n;
-    if (this.masked) applyMask(buf, pos, buf, pos, n, this.maskKey, 0, this.payloadDone);
+    if (this.masked) this.unmask(buf, pos, n);
     if (this.validateText && this.utf8.write(buf, pos, end) !== -1) {
       return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
     }

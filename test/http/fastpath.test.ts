@@ -18,7 +18,7 @@ import {
   type Request,
   type RequestHandler,
 } from '../../src/http/index.js';
-import { FakeTransport } from '../../src/testing/iosim.js';
+import { StringTransport } from '../../src/testing/stringTransport.js';
 import { SPLITS, connect, get } from './channel-helpers.js';
 
 /** The wire output of `handler` answering `raw`, fed in `split`. */
@@ -292,14 +292,28 @@ describe('one write per batch', () => {
   });
 });
 
+/** A TCP-like StringTransport that records setTcpNoDelay. */
+class NoDelayTransport extends StringTransport {
+  tcpNoDelay: boolean | null = null;
+  setTcpNoDelay(enabled: boolean): void {
+    this.tcpNoDelay = enabled;
+  }
+}
+
 describe('TCP_NODELAY', () => {
   it('is turned on for each connection by default, and can be left alone', () => {
-    for (const [options, expected] of [[{}, true], [{ noDelay: true }, true], [{ noDelay: false }, false]] as const) {
+    for (const [options, expected] of [[{}, true], [{ noDelay: true }, true], [{ noDelay: false }, null]] as const) {
       const factory = new HTTPFactory((r) => r.finish(), options);
-      const transport = new FakeTransport();
+      const transport = new NoDelayTransport();
       factory.buildProtocol(transport.getPeer()).makeConnection(transport);
       expect(transport.tcpNoDelay).toBe(expected);
     }
+  });
+
+  it('a transport without it (not TCP) is fine', () => {
+    const conn = connect((r) => r.finish('x'));
+    conn.send(get('/'));
+    expect(conn.responses()[0]!.body).toBe('x');
   });
 });
 
