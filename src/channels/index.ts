@@ -121,6 +121,7 @@ export {
   type ServerAction,
 } from './testing/applicationCommunicator.js';
 export { HttpCommunicator, type HttpCommunicatorOptions, type HttpResponse } from './testing/httpCommunicator.js';
+export type { TestHeaders } from './testing/scope.js';
 export {
   WebsocketCommunicator,
   type WebsocketCommunicatorOptions,

@@ -108,7 +108,8 @@ export const HTTP_SERVER_DEFAULTS = Object.freeze({
   maxDrainSize: 64 * 1024,
 });
 
-interface ResolvedOptions {
+/** HTTPFactory options with every default filled in. */
+export interface ResolvedOptions {
   idleTimeout: number;
   headTimeout: number;
   bodyTimeout: number;

@@ -51,7 +51,7 @@ export { STATUS_REASONS, cachedStatusLine, reasonPhrase } from './status.js';
 
 // The server: HTTPChannel, Request, Site and resources, Router, testing helpers.
 export { HTTPChannel, HTTPFactory, HTTP_SERVER_DEFAULTS } from './channel.js';
-export type { HTTPFactoryOptions, RequestHandler } from './channel.js';
+export type { HTTPFactoryOptions, RequestHandler, ResolvedOptions } from './channel.js';
 export {
   DEFAULT_MAX_BODY_SIZE,
   HttpError,
