@@ -5,6 +5,7 @@
  * rules strictly (where Daphne is lenient), so a protocol violation fails the same way in a
  * unit test (the communicators run this class) and in production.
  */
+import { EventWaiters } from './waiters.js';
 import { Deferred, fail, succeed } from '../../defer/deferred.js';
 import type { Failure } from '../../defer/failure.js';
 import type { ASGIEvent, Headers } from '../types.js';
@@ -94,7 +95,7 @@ export class HttpCycle implements ASGIConnection {
   #disconnected = false;
   #finished = false;
   #closeNotified = false;
-  #waiters: Deferred<ASGIEvent>[] = [];
+  readonly #waiters = new EventWaiters();
 
   /**
    * @param onAction called synchronously with every action, in order.
@@ -164,14 +165,7 @@ export class HttpCycle implements ASGIConnection {
   // ------------------------------------------------------------------ application side
 
   receive(): Deferred<ASGIEvent> {
-    const ev = this.#take();
-    if (ev !== null) return succeed(ev);
-    const d: Deferred<ASGIEvent> = new Deferred<ASGIEvent>((cancelled) => {
-      const i = this.#waiters.indexOf(cancelled);
-      if (i !== -1) this.#waiters.splice(i, 1);
-    });
-    this.#waiters.push(d);
-    return d;
+    return this.#waiters.receive(() => this.#take());
   }
 
   send(event: ASGIEvent): Deferred<void> {
@@ -289,11 +283,7 @@ export class HttpCycle implements ASGIConnection {
   }
 
   #serveWaiters(): void {
-    while (this.#waiters.length > 0) {
-      const ev = this.#take();
-      if (ev === null) return;
-      this.#waiters.shift()!.callback(ev);
-    }
+    this.#waiters.serve(() => this.#take());
   }
 
   #closedNow(): void {

@@ -5,6 +5,7 @@
  * Daphne is lenient: accept headers and close reasons are honoured, the denial-response
  * extension is supported, a send before accept fails.
  */
+import { EventWaiters } from './waiters.js';
 import { Deferred, fail, succeed } from '../../defer/deferred.js';
 import type { Failure } from '../../defer/failure.js';
 import { isValidCloseCode } from '../../websocket/constants.js';
@@ -130,7 +131,7 @@ export class WebsocketCycle implements ASGIConnection {
   #events: ASGIEvent[] = [];
   #buffered = 0;
   #paused = false;
-  #waiters: Deferred<ASGIEvent>[] = [];
+  readonly #waiters = new EventWaiters();
   /** Given again to every receive() once the connection is over. */
   #disconnect: ASGIEvent | null = null;
   #denyStatus = 0;
@@ -207,14 +208,7 @@ export class WebsocketCycle implements ASGIConnection {
   // ------------------------------------------------------------------ application side
 
   receive(): Deferred<ASGIEvent> {
-    const ev = this.#take();
-    if (ev !== null) return succeed(ev);
-    const d: Deferred<ASGIEvent> = new Deferred<ASGIEvent>((cancelled) => {
-      const i = this.#waiters.indexOf(cancelled);
-      if (i !== -1) this.#waiters.splice(i, 1);
-    });
-    this.#waiters.push(d);
-    return d;
+    return this.#waiters.receive(() => this.#take());
   }
 
   send(event: ASGIEvent): Deferred<void> {
@@ -432,11 +426,7 @@ export class WebsocketCycle implements ASGIConnection {
   }
 
   #serveWaiters(): void {
-    while (this.#waiters.length > 0) {
-      const ev = this.#take();
-      if (ev === null) return;
-      this.#waiters.shift()!.callback(ev);
-    }
+    this.#waiters.serve(() => this.#take());
   }
 
   #closedNow(): void {
