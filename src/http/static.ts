@@ -186,6 +186,16 @@ function etagListMatches(list: string, etag: string): boolean {
   return false;
 }
 
+/**
+ * Whether an If-Match value passes for a file whose entity tag is weak, as
+ * every tag {@link File} makes is: If-Match uses the strong comparison
+ * (RFC 9110 §13.1.1), which a weak tag never passes, so only `*` (any
+ * current representation) does.
+ */
+function ifMatchPassesWeakTag(value: string): boolean {
+  return value.trim() === '*';
+}
+
 /** The quoted part of an entity tag (`"x"` of `W/"x"`). */
 function opaqueTag(etag: string): string {
   return etag.startsWith('W/') ? etag.slice(2) : etag;
@@ -294,8 +304,10 @@ function formatSize(n: number): string {
  *   `mimeTypes` option, else `defaultType`), `Content-Length`, a weak
  *   `ETag` made of the size and modification time, `Last-Modified`,
  *   `Accept-Ranges: bytes`.
- * - **Conditional requests**: `If-None-Match` (weak comparison, `*`) or
- *   else `If-Modified-Since` answer 304 without a body.
+ * - **Conditional requests**, in RFC 9110 §13.2.2's order: `If-Match`
+ *   (strong comparison, so only `*` passes our weak tag) or else
+ *   `If-Unmodified-Since` failing answers 412; then `If-None-Match` (weak
+ *   comparison, `*`) or else `If-Modified-Since` answer 304 without a body.
  * - **Ranges** (GET): `bytes=a-b`, `a-`, `-n` → 206 with `Content-Range`;
  *   several → 206 `multipart/byteranges`; none satisfiable → 416 with
  *   `Content-Range: bytes *\/size`; a malformed field is ignored (200). An
@@ -483,6 +495,12 @@ export class File extends Resource {
     request.setHeader('ETag', etag);
     request.setHeader('Last-Modified', httpDate(mtime));
     request.setHeader('Accept-Ranges', 'bytes');
+    if (this._preconditionFailed(request, mtime)) {
+      closeQuietly(handle);
+      request.setResponseCode(412);
+      request.finish();
+      return NOT_DONE_YET;
+    }
     if (this._notModified(request, etag, mtime)) {
       closeQuietly(handle);
       request.setResponseCode(304);
@@ -542,6 +560,20 @@ export class File extends Resource {
     }
     new FileProducer(request, handle, parts, suffix, this.chunkSize).start();
     return NOT_DONE_YET;
+  }
+
+  /**
+   * `If-Match` (when present, it alone decides), else `If-Unmodified-Since`:
+   * true when the client's precondition does not hold for this file. An
+   * unparseable date is ignored, as RFC 9110 §13.1.4 requires.
+   */
+  private _preconditionFailed(request: Request, mtime: number): boolean {
+    const im = request.requestHeaders.getCombined('if-match');
+    if (im !== undefined) return !ifMatchPassesWeakTag(im);
+    const ius = request.getHeader('if-unmodified-since');
+    if (ius === undefined) return false;
+    const since = parseHttpDate(ius.trim());
+    return since !== null && mtime > since;
   }
 
   /** `If-None-Match` (when present, it alone decides), else `If-Modified-Since`. */
