@@ -15,24 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { connectWebSocket } from '../../src/websocket/index.js';
+import { withinDefault } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 const hello = 'test/fixtures/apps/hello.mjs';
 
-async function within<T>(p: PromiseLike<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = withinDefault(10_000);
 
 interface Running {
   child: ChildProcess;

@@ -21,30 +21,9 @@ import { serve, type ServeOptions, type SpindleServer } from '../../src/channels
 import { path, urlRouter } from '../../src/channels/routing/urlRouter.js';
 import { protocolTypeRouter } from '../../src/channels/routing/protocolTypeRouter.js';
 import type { ASGIApplication, ASGIEvent, Scope } from '../../src/channels/types.js';
+import { within, until, hasOpenSSL } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
-
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -487,15 +466,6 @@ describe('channels server over TCP: WebSocket', () => {
 });
 
 // ------------------------------------------------------------------ TLS
-
-function hasOpenSSL(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const opensslPresent = hasOpenSSL();
 if (!opensslPresent && process.env.CI === 'true') throw new Error('the ssl: endpoint test needs the openssl CLI, which is missing under CI');

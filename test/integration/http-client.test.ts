@@ -25,20 +25,9 @@ import {
 } from '../../src/http/index.js';
 import { ConnectionRefusedError } from '../../src/reactor/errors.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
+import { withinDefault } from './helpers.js';
 
-async function within<T>(p: PromiseLike<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = withinDefault(10_000);
 
 /** `p`'s rejection reason (bounded). */
 async function rejection(p: PromiseLike<unknown>, what: string): Promise<unknown> {

@@ -25,22 +25,11 @@ import {
 import type { IProtocolFactory, IProtocol, ITransport } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { parseResponses } from '../http/channel-helpers.js';
+import { withinDefault } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
 
-async function within<T>(p: PromiseLike<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = withinDefault(10_000);
 
 let reactor: NodeReactor;
 let stopped: PromiseLike<void>;

@@ -17,22 +17,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { File, Site } from '../../src/http/index.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
+import { withinDefault } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
 
-async function within<T>(p: PromiseLike<T>, what: string, ms = 20_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = withinDefault(20_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -13,28 +13,7 @@ import type { IPv4Address } from '../../src/reactor/address.js';
 import { ConnectError, ConnectionDone, ConnectionLost } from '../../src/reactor/errors.js';
 import type { IClientFactory, IProtocol, ITransport } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
-
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { within, until } from './helpers.js';
 
 class Peer implements IProtocol {
   transport: ITransport | null = null;

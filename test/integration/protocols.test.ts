@@ -16,30 +16,7 @@ import { TimeoutFactory } from '../../src/protocol/timeout.js';
 import type { IPv4Address } from '../../src/reactor/address.js';
 import type { IConnector, IListeningPort } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
-
-/** `p`, or a rejection after `ms`. */
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Poll `predicate` every 10 ms for at most `ms`. */
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { within, until } from './helpers.js';
 
 let reactor: NodeReactor;
 let stopped: PromiseLike<void>;

@@ -11,6 +11,7 @@ import { connectRedis, type RedisConnection } from '../../src/redis/connect.js';
 import { connectRedisPubSub } from '../../src/redis/pubsub.js';
 import { RedisReplyError } from '../../src/redis/respErrors.js';
 import { RedisServer, requireRedisOrSkip } from './redisServer.js';
+import { until } from './helpers.js';
 
 const missing = requireRedisOrSkip('the Redis client integration tests');
 
@@ -37,14 +38,6 @@ afterAll(async () => {
   if (reactor.running) reactor.stop();
   await server.dispose();
 });
-
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.skipIf(missing !== null)('RedisConnection on a real redis-server', () => {
   const url = (db = 0): string => `redis://:sesame@127.0.0.1:${server.port}${db !== 0 ? `/${db}` : ''}`;

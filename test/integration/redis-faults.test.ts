@@ -15,6 +15,7 @@ import { connectRedis, type RedisConnectionOptions } from '../../src/redis/conne
 import { connectRedisPubSub } from '../../src/redis/pubsub.js';
 import type { RespValue } from '../../src/redis/resp.js';
 import { RedisServer, freePort, requireRedisOrSkip } from './redisServer.js';
+import { withinDefault, until as untilWithin } from './helpers.js';
 
 const missing = requireRedisOrSkip('the Redis fault tests');
 
@@ -31,22 +32,10 @@ afterAll(() => {
 const FAST: RedisConnectionOptions = { reconnect: { initialDelay: 0.05, maxDelay: 0.3 }, connectTimeout: 2 };
 
 /** Poll `predicate` every 10 ms for at most `ms`. */
-async function until(predicate: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (predicate: () => boolean | Promise<boolean>, what: string, ms = 8000): Promise<void> =>
+  untilWithin(predicate, what, ms);
 
-async function within<T>(p: PromiseLike<T>, what: string, ms = 8000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = withinDefault(8000);
 
 /** The outcome of a Deferred, as a value: never an unhandled failure. */
 interface Outcome<T> {

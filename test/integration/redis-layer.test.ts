@@ -16,6 +16,7 @@ import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { Clock } from '../../src/testing/clock.js';
 import { runChannelLayerContract } from '../channels/layerContract.js';
 import { RedisServer, requireRedisOrSkip } from './redisServer.js';
+import { until } from './helpers.js';
 
 const missing = requireRedisOrSkip('the Redis channel layer tests');
 
@@ -36,13 +37,6 @@ afterAll(async () => {
 });
 
 /** Poll `predicate` every 10 ms for at most `ms`. */
-async function until(predicate: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function layer(options: RedisChannelLayerOptions = {}): RedisChannelLayer {
   return new RedisChannelLayer({ hosts: [server.url()], reactor, prefix: 'contract', ...options });

@@ -34,6 +34,7 @@ import type {
 } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
+import { within, until } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
 
@@ -47,30 +48,6 @@ function signal<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; fir
     };
   });
   return { promise, resolve: (v) => resolve(v), fired: () => fired };
-}
-
-/** `p`, or a rejection after `ms`: every wait in these tests is bounded. */
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Poll `predicate` every 10 ms for at most `ms`. */
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A protocol that records everything that happens to it. */

@@ -24,17 +24,9 @@ import type {
 } from '../../src/reactor/interfaces.js';
 import type { IPv4Address, Address } from '../../src/reactor/address.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
+import { within, until, hasOpenSSL } from './helpers.js';
 
 // ------------------------------------------------------------------ the certificate
-
-function hasOpenSSL(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const opensslPresent = hasOpenSSL();
 if (!opensslPresent && process.env.CI === 'true') {
@@ -67,28 +59,6 @@ afterAll(() => {
 });
 
 // ------------------------------------------------------------------ helpers
-
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 class Peer implements IProtocol {
   transport: ITransport | null = null;

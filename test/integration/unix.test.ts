@@ -13,20 +13,7 @@ import { UNIXAddress, type Address } from '../../src/reactor/address.js';
 import { CannotListenError, ConnectError, ConnectionDone } from '../../src/reactor/errors.js';
 import type { IClientFactory, IListeningPort, IProtocol, ITransport } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
-
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { within } from './helpers.js';
 
 class Peer implements IProtocol {
   transport: ITransport | null = null;

@@ -25,30 +25,9 @@ import {
   type WebSocketData,
   type WebSocketServerOptions,
 } from '../../src/websocket/index.js';
+import { within, until, hasOpenSSL } from './helpers.js';
 
 // ------------------------------------------------------------------ helpers
-
-async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function pattern(n: number, seed = 7): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -245,15 +224,6 @@ describe('our client against our server over TCP', () => {
 });
 
 // ------------------------------------------------------------------ wss://
-
-function hasOpenSSL(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const opensslPresent = hasOpenSSL();
 if (!opensslPresent && process.env.CI === 'true') throw new Error('the wss:// test needs the openssl CLI, which is missing under CI');
