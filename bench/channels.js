@@ -29,13 +29,14 @@
 //   node bench/channels.js --profile spindle-ws|spindle-http [--pipelined] [--keep]
 //        # a CPU profile of the Spindle server child under the same load, summarised as self time
 //        # (--keep leaves the .cpuprofile in the temporary directory, for Chrome's DevTools)
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runWrk, serveRpc, wrkArgs } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = dirname(dirname(here));
@@ -71,21 +72,6 @@ export async function hello(scope, receive, send) {
 
 // ================================================================== line RPC between processes
 
-/** Answer JSON-line requests `{ id, cmd, … }` from stdin with `handlers[cmd]`, on stdout. */
-function serveRpc(handlers) {
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', async (line) => {
-    const req = JSON.parse(line);
-    try {
-      const result = await handlers[req.cmd](req);
-      process.stdout.write(`${JSON.stringify({ id: req.id, result })}\n`);
-    } catch (e) {
-      process.stdout.write(`${JSON.stringify({ id: req.id, error: String(e?.stack ?? e) })}\n`);
-    }
-  });
-  // Gone with the parent, whatever happens to it.
-  rl.on('close', () => process.exit(0));
-}
 
 const children = new Set();
 process.on('exit', () => {
@@ -472,21 +458,9 @@ function check(port) {
 
 /** Run wrk on CPU 0; requests/s. Bounded by its duration plus a margin. */
 function wrk(port, { seconds, connections, pipelined }) {
-  const args = ['wrk', '-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '2s'];
-  if (pipelined) args.push('-s', pipelineScript);
-  args.push(`http://127.0.0.1:${port}/`);
-  if (pipelined) args.push('--', String(PIPELINE_DEPTH));
-  const [cmd, argv] = pinned(0, args);
-  return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`wrk failed: ${err.message}\n${stderr}`));
-      const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-      if (rate === null) return reject(new Error(`no Requests/sec in wrk's output:\n${stdout}`));
-      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout);
-      const errors = /Socket errors:([^\n]*)/.exec(stdout);
-      resolve({ rate: Number(rate[1]), non2xx: non2xx ? Number(non2xx[1]) : 0, errors: errors ? errors[1].trim() : '' });
-    });
-  });
+  const args = wrkArgs(port, { seconds, connections, pipelineScript: pipelined ? pipelineScript : null, depth: PIPELINE_DEPTH });
+  const [cmd, argv] = pinned(0, ['wrk', ...args]);
+  return runWrk(cmd, argv, seconds);
 }
 
 /** Warm up 1 s, then measure: req/s and the server's CPU µs per request. */

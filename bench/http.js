@@ -23,13 +23,14 @@
 //                                                      # (negative needs root)
 //   node bench/http.js --profile site [--pipelined] [--seconds 5]   # CPU profile of one server under wrk,
 //                                                                  # summarised as self time per function
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { replyQueue, runWrk, wrkArgs } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 const pipelineScript = join(dirname(here), 'pipeline.lua');
@@ -167,22 +168,7 @@ function startServer(kind, { pinned, nice, nodeArgs = [] }) {
   const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   const exited = new Promise((resolve) => child.once('exit', resolve)).then(() => children.delete(child));
-  const replies = [];
-  const waiting = [];
-  child.on('message', (m) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else replies.push(m);
-  });
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (replies.length > 0) return resolve(replies.shift());
-      const timer = setTimeout(() => reject(new Error(`the ${kind} server did not answer`)), 10_000);
-      waiting.push((m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-    });
+  const next = replyQueue(child, kind);
   return {
     ready: next().then((m) => m.port),
     async cpu() {
@@ -223,21 +209,9 @@ function check(port) {
 
 /** Run wrk; returns requests/s. Bounded by its duration plus a margin. */
 function wrk(port, { seconds, connections, pipelined, pinned, nice }) {
-  const args = ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--timeout', '2s'];
-  if (pipelined) args.push('-s', pipelineScript);
-  args.push(`http://127.0.0.1:${port}/`);
-  if (pipelined) args.push('--', String(PIPELINE_DEPTH));
+  const args = wrkArgs(port, { seconds, connections, pipelineScript: pipelined ? pipelineScript : null, depth: PIPELINE_DEPTH });
   const [cmd, ...argv] = command('wrk', args, { pinned, nice }, 0);
-  return new Promise((resolve, reject) => {
-    execFile(cmd, argv, { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`wrk failed: ${err.message}\n${stderr}`));
-      const rate = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-      if (rate === null) return reject(new Error(`no Requests/sec in wrk's output:\n${stdout}`));
-      const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout);
-      const errors = /Socket errors:([^\n]*)/.exec(stdout);
-      resolve({ rate: Number(rate[1]), non2xx: non2xx ? Number(non2xx[1]) : 0, errors: errors ? errors[1].trim() : '' });
-    });
-  });
+  return runWrk(cmd, argv, seconds);
 }
 
 /** Warm up, then measure one workload on a running server: req/s and the server's CPU use (1 = one core). */

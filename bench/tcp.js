@@ -17,6 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import net from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { replyQueue } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 
@@ -71,22 +72,7 @@ function startServer(kind, pinned) {
   const child = pinned
     ? spawn('taskset', ['-c', '1', process.execPath, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const replies = [];
-  const waiting = [];
-  child.on('message', (m) => {
-    const w = waiting.shift();
-    if (w) w(m);
-    else replies.push(m);
-  });
-  const next = () =>
-    new Promise((resolve, reject) => {
-      if (replies.length > 0) return resolve(replies.shift());
-      const timer = setTimeout(() => reject(new Error(`the ${kind} server did not answer`)), 10_000);
-      waiting.push((m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-    });
+  const next = replyQueue(child, kind);
   return {
     ready: next().then((m) => m.port),
     async cpu() {

@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serveRpc } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = dirname(dirname(here));
@@ -38,20 +39,6 @@ const SERVERS = [{ key: 'spindle' }, { key: 'ws' }];
 
 // ================================================================== line RPC between processes
 
-/** Serve JSON-line requests `{id, cmd, ...}` from stdin with `handlers[cmd]`; answers on stdout. */
-function serveRpc(handlers) {
-  const rl = createInterface({ input: process.stdin });
-  rl.on('line', async (line) => {
-    const req = JSON.parse(line);
-    try {
-      const result = await handlers[req.cmd](req);
-      process.stdout.write(`${JSON.stringify({ id: req.id, result })}\n`);
-    } catch (e) {
-      process.stdout.write(`${JSON.stringify({ id: req.id, error: String(e?.stack ?? e) })}\n`);
-    }
-  });
-  rl.on('close', () => process.exit(0));
-}
 
 /** A child process spoken to with JSON lines; `call(cmd, args)` resolves with its answer. */
 function rpcChild(command, args, label) {
