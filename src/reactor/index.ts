@@ -72,6 +72,7 @@ export {
   StreamPort,
   StreamConnector,
   HIGH_WATER_MARK,
+  LINGER_TIMEOUT,
   type StreamReactor,
   type ListenUNIXOptions,
   type ConnectUNIXOptions,

@@ -66,6 +66,12 @@ export interface ITransport extends IConsumer, IPushProducer {
    * @throws TypeError when `data` is not a Uint8Array.
    */
   write(data: Uint8Array): void;
+  /**
+   * Queue a string, encoded as `encoding` — the same bytes as `write(Buffer.from(data, encoding))`,
+   * without building that Buffer first where the transport can (a socket encodes it on its own).
+   * Optional: callers check for it and fall back to `write`.
+   */
+  writeString?(data: string, encoding: 'latin1' | 'utf8'): void;
   /** Write several buffers at once (one system call where possible). */
   writeSequence(data: readonly Uint8Array[]): void;
   /**

@@ -15,7 +15,7 @@ import { Deferred } from '../defer/deferred.js';
 import { Failure } from '../defer/failure.js';
 import type { IDelayedCall, IReactorTime } from '../defer/clock.js';
 import { Logger } from '../logger/index.js';
-import { ipAddress, UNIXAddress, type Address } from './address.js';
+import { ipAddress, IPv4Address, IPv6Address, UNIXAddress, type Address } from './address.js';
 import {
   CannotListenError,
   ConnectError,
@@ -42,8 +42,9 @@ import type {
   ListenTCPOptions,
   TLSOptions,
 } from './interfaces.js';
-import type { ReactorResource, ResourceTracker } from './resources.js';
+import { ResourceGroup, type ReactorResource, type ResourceTracker } from './resources.js';
 import { connectTLS, createTLSServer, peerCertificate, TLS_CONNECT_EVENT, upgradeToTLS } from './tls.js';
+import { assertWritableString, type WriteStringEncoding } from './writeString.js';
 
 const log = new Logger('spindle.reactor');
 
@@ -60,6 +61,13 @@ const noop = (): void => {};
 
 // ================================================================ transport
 
+/**
+ * Seconds a closed connection keeps reading (and dropping) what the peer
+ * still sends, waiting for its FIN, before the socket is destroyed: the
+ * bound of the lingering close (see {@link StreamTransport}).
+ */
+export const LINGER_TIMEOUT = 2;
+
 /** How a transport was made: which side, its addresses, and who to tell when it ends. */
 export interface TransportSetup {
   /** Accepted by a port (TLS server side for startTLS) rather than connected out. */
@@ -74,16 +82,78 @@ export interface TransportSetup {
 }
 
 /**
+ * The transport that owns a socket, stored on the socket itself: the socket
+ * listeners are shared functions (Node calls them with the socket as `this`)
+ * that find their transport here, instead of five bound closures per
+ * connection.
+ */
+const kTransport = Symbol('spindle.transport');
+
+type OwnedSocket = net.Socket & { [kTransport]: StreamTransport };
+
+function transportOf(socket: net.Socket): StreamTransport {
+  return (socket as OwnedSocket)[kTransport];
+}
+
+/**
+ * The open connections of each reactor, tracked as one resource (no
+ * unregister closure per connection).
+ */
+const connectionGroups = new WeakMap<ResourceTracker, ResourceGroup<StreamTransport>>();
+
+function connectionGroup(reactor: ResourceTracker): ResourceGroup<StreamTransport> {
+  let group = connectionGroups.get(reactor);
+  if (group === undefined) {
+    group = new ResourceGroup<StreamTransport>(reactor);
+    connectionGroups.set(reactor, group);
+  }
+  return group;
+}
+
+/**
+ * A transport's state that most connections never need — flow control,
+ * STARTTLS, failure reasons, the lingering close — created on first use so
+ * that an idle connection stays small.
+ */
+class RareState {
+  /** The plain socket under a STARTTLS upgrade, closed with the TLS one. */
+  rawSocket: net.Socket | null = null;
+  producer: IProducer | null = null;
+  streamingProducer = false;
+  producerPaused = false;
+  pullScheduled = false;
+  /** `loseConnection` waits for the producer to be unregistered. */
+  closeAfterProducer = false;
+  /** Our 'drain' listener is on the socket (added with the first producer: only producers need it). */
+  drainListened = false;
+  /** Why we closed (abort, protocol error, reactor stop), reported over the socket's own view. */
+  closeReason: Error | null = null;
+  socketError: Error | null = null;
+  /** Set while lingering (our FIN is out): destroys the socket if the peer's FIN does not come. */
+  lingerTimer: NodeJS.Timeout | null = null;
+}
+
+/**
  * One connection over a `net.Socket` (or `tls.TLSSocket`), as its protocol
  * sees it: an {@link ITLSTransport}.
  *
  * - `write` passes bytes straight to the socket (no copy: do not modify a
- *   buffer after writing it); writes after the connection is closed for
- *   writing are dropped silently.
+ *   buffer after writing it); `writeString` lets the socket encode a string
+ *   itself; writes after the connection is closed for writing are dropped
+ *   silently.
  * - `loseConnection` flushes, waits for a registered producer to be
  *   unregistered, then closes; no data is delivered after it.
- * - `connectionLost` is called exactly once: ConnectionDone for a clean
- *   close, ConnectionLost otherwise (the socket's error as `cause`).
+ * - Lingering close: after `loseConnection` has sent our FIN, the transport
+ *   keeps reading (and dropping) until the peer's FIN, for at most
+ *   {@link LINGER_TIMEOUT} seconds, and only then closes the socket. Closing
+ *   at once would make our kernel answer anything the peer still sends (a
+ *   pipelined request, a body we did not read) with an RST, and an RST can
+ *   make the peer's kernel discard response bytes it has received but its
+ *   application has not read yet (nginx's `lingering_close`).
+ *   `abortConnection` and reactor shutdown close at once.
+ * - `connectionLost` is called exactly once, when the socket has closed:
+ *   ConnectionDone for a clean close, ConnectionLost otherwise (the socket's
+ *   error as `cause`).
  * - Flow control: a streaming producer is paused when the socket's buffer
  *   passes {@link HIGH_WATER_MARK} and resumed on `'drain'`; a pull producer
  *   is asked for a chunk whenever the buffer has room.
@@ -95,35 +165,25 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   disconnecting = false;
   /** True once the protocol got `connectionLost`. */
   disconnected = false;
+  readonly protocol: IProtocol;
 
   private socket: net.Socket;
-  /** The plain socket under a STARTTLS upgrade, closed with the TLS one. */
-  private rawSocket: net.Socket | null = null;
+  private readonly setup: TransportSetup;
+  private readonly connections: ResourceGroup<StreamTransport>;
   /** `end()` was called (or the connection is gone): writes are dropped. */
   private writeClosed = false;
-  /** The socket is being closed (flushed, then destroyed). */
+  /** `close()` ran: flushing, then lingering until the socket closes. */
   private closing = false;
-  /** `loseConnection` waits for the producer to be unregistered. */
-  private closeAfterProducer = false;
-  private producer: IProducer | null = null;
-  private streamingProducer = false;
-  private producerPaused = false;
-  private pullScheduled = false;
   private readPaused = false;
-  /** Why we closed (abort, protocol error, reactor stop), reported over the socket's own view. */
-  private closeReason: Error | null = null;
-  private socketError: Error | null = null;
-  private readonly untrack: () => void;
+  private rare: RareState | null = null;
 
-  constructor(
-    reactor: ResourceTracker,
-    socket: net.Socket,
-    readonly protocol: IProtocol,
-    private readonly setup: TransportSetup,
-  ) {
+  constructor(reactor: ResourceTracker, socket: net.Socket, protocol: IProtocol, setup: TransportSetup) {
+    this.protocol = protocol;
     this.socket = socket;
+    this.setup = setup;
+    this.connections = connectionGroup(reactor);
     this.attach(socket);
-    this.untrack = reactor.track(this);
+    this.connections.add(this);
     try {
       makeConnection(protocol, this);
     } catch (e) {
@@ -134,72 +194,90 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   // ------------------------------------------------------------ socket events
 
   private attach(socket: net.Socket): void {
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('drain', this.onDrain);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
+    (socket as OwnedSocket)[kTransport] = this;
+    socket.on('data', StreamTransport.onData);
+    socket.on('end', StreamTransport.onEnd);
+    socket.on('error', StreamTransport.onError);
+    socket.on('close', StreamTransport.onClose);
+    if (this.rare?.drainListened === true) socket.on('drain', StreamTransport.onDrain);
   }
 
   private detach(socket: net.Socket): void {
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('drain', this.onDrain);
-    socket.off('error', this.onError);
-    socket.off('close', this.onClose);
+    socket.off('data', StreamTransport.onData);
+    socket.off('end', StreamTransport.onEnd);
+    socket.off('error', StreamTransport.onError);
+    socket.off('close', StreamTransport.onClose);
+    socket.off('drain', StreamTransport.onDrain);
   }
 
-  private readonly onData = (data: Buffer): void => {
-    if (this.disconnecting) return;
+  // The listeners below are shared by every connection: `this` is the socket.
+
+  private static onData(this: net.Socket, data: Buffer): void {
+    const t = transportOf(this);
+    // After loseConnection (and while lingering) input is read and dropped.
+    if (t.disconnecting) return;
     try {
-      this.protocol.dataReceived?.(data);
+      t.protocol.dataReceived?.(data);
     } catch (e) {
-      this.protocolFailed(e, 'dataReceived');
+      t.protocolFailed(e, 'dataReceived');
     }
-  };
+  }
 
   /** The peer sent EOF. */
-  private readonly onEnd = (): void => {
-    if (this.disconnected) return;
-    if (isHalfCloseable(this.protocol)) {
+  private static onEnd(this: net.Socket): void {
+    const t = transportOf(this);
+    if (t.disconnected) return;
+    if (isHalfCloseable(t.protocol)) {
       try {
-        this.protocol.readConnectionLost!();
+        t.protocol.readConnectionLost!();
       } catch (e) {
-        this.protocolFailed(e, 'readConnectionLost');
+        t.protocolFailed(e, 'readConnectionLost');
       }
     } else {
       // Twisted closes outright; flushing what the protocol wrote first is kinder.
-      this.disconnecting = true;
-      this.close();
+      t.disconnecting = true;
+      t.close();
     }
-  };
+  }
 
-  private readonly onDrain = (): void => {
-    const producer = this.producer;
-    if (producer === null) return;
-    if (!this.streamingProducer) {
-      this.pull();
-    } else if (this.producerPaused) {
-      this.producerPaused = false;
+  private static onDrain(this: net.Socket): void {
+    const t = transportOf(this);
+    const rare = t.rare;
+    const producer = rare?.producer ?? null;
+    if (rare === null || producer === null) return;
+    if (!rare.streamingProducer) {
+      t.pull();
+    } else if (rare.producerPaused) {
+      rare.producerPaused = false;
       try {
         producer.resumeProducing();
       } catch (e) {
-        this.protocolFailed(e, 'resumeProducing');
+        t.protocolFailed(e, 'resumeProducing');
       }
     }
-  };
+  }
 
-  private readonly onError = (err: Error): void => {
-    this.socketError ??= err;
-  };
+  private static onError(this: net.Socket, err: Error): void {
+    const t = transportOf(this);
+    // Our close was complete (everything flushed, FIN sent): what the peer does while we
+    // linger (an RST) does not make it unclean.
+    if (t.lingering) return;
+    t.more().socketError ??= err;
+  }
 
-  private readonly onClose = (): void => {
-    this.rawSocket?.destroy();
-    const err = this.socketError;
-    this.connectionLost(
-      this.closeReason ?? (err !== null ? new ConnectionLost(err.message, { cause: err }) : new ConnectionDone()),
+  private static onClose(this: net.Socket): void {
+    const t = transportOf(this);
+    const rare = t.rare;
+    if (rare === null) {
+      t.connectionLost(new ConnectionDone());
+      return;
+    }
+    rare.rawSocket?.destroy();
+    const err = rare.socketError;
+    t.connectionLost(
+      rare.closeReason ?? (err !== null ? new ConnectionLost(err.message, { cause: err }) : new ConnectionDone()),
     );
-  };
+  }
 
   // ------------------------------------------------------------ ITransport
 
@@ -207,6 +285,18 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     assertBytes(data);
     if (this.writeClosed || data.byteLength === 0) return;
     if (!this.socket.write(data)) this.bufferFull();
+  }
+
+  /**
+   * Queue `data` encoded as `encoding`: the socket encodes the string straight
+   * into its write request, so no Buffer is built for it first. Same rules as
+   * `write` (dropped once closed for writing; empty strings ignored).
+   * @throws TypeError when `data` is not a string or `encoding` is neither 'latin1' nor 'utf8'.
+   */
+  writeString(data: string, encoding: WriteStringEncoding): void {
+    assertWritableString(data, encoding);
+    if (this.writeClosed || data.length === 0) return;
+    if (!this.socket.write(data, encoding)) this.bufferFull();
   }
 
   /** Writes every buffer in one batch (`cork`/`uncork`: one system call where possible). */
@@ -224,7 +314,8 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   loseConnection(): void {
     if (this.disconnecting) return;
     this.disconnecting = true;
-    if (this.producer !== null) this.closeAfterProducer = true;
+    const rare = this.rare;
+    if (rare !== null && rare.producer !== null) rare.closeAfterProducer = true;
     else this.close();
   }
 
@@ -232,7 +323,7 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     if (this.disconnected) return;
     this.disconnecting = true;
     this.writeClosed = true;
-    this.closeReason ??= new ConnectionLost('the connection was aborted');
+    this.more().closeReason ??= new ConnectionLost('the connection was aborted');
     const socket = this.socket;
     // An RST where the socket is plain TCP; TLS and UNIX sockets just close.
     if (!this.isSecure && socket.remotePort !== undefined) {
@@ -260,18 +351,19 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   loseWriteConnection(): void {
     if (this.writeClosed) return;
     this.writeClosed = true;
-    this.socket.once('finish', this.onWriteClosed);
+    this.socket.once('finish', StreamTransport.onWriteClosed);
     this.socket.end();
   }
 
-  private readonly onWriteClosed = (): void => {
-    if (this.disconnected) return;
+  private static onWriteClosed(this: net.Socket): void {
+    const t = transportOf(this);
+    if (t.disconnected) return;
     try {
-      this.protocol.writeConnectionLost?.();
+      t.protocol.writeConnectionLost?.();
     } catch (e) {
-      this.protocolFailed(e, 'writeConnectionLost');
+      t.protocolFailed(e, 'writeConnectionLost');
     }
-  };
+  }
 
   setTcpNoDelay(enabled: boolean): void {
     this.socket.setNoDelay(enabled);
@@ -298,14 +390,14 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     // Its errors surface on the TLS socket, which owns the connection now.
     raw.on('error', noop);
     const secure = upgradeToTLS(raw, options, this.setup.server, this.setup.tlsHost);
-    this.rawSocket = raw;
+    this.more().rawSocket = raw;
     this.socket = secure;
     this.attach(secure);
     if (this.readPaused) secure.pause();
   }
 
   get isSecure(): boolean {
-    return this.setup.secure || this.rawSocket !== null;
+    return this.setup.secure || (this.rare !== null && this.rare.rawSocket !== null);
   }
 
   // ------------------------------------------------------------ ITLSTransport
@@ -329,23 +421,30 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
    * @throws Error when a producer is already registered.
    */
   registerProducer(producer: IProducer, streaming: boolean): void {
-    if (this.producer !== null) {
+    if (this.rare !== null && this.rare.producer !== null) {
       throw new Error('Cannot register a producer: another one is registered and was never unregistered');
     }
     if (this.disconnected) {
       producer.stopProducing();
       return;
     }
-    this.producer = producer;
-    this.streamingProducer = streaming;
-    this.producerPaused = false;
+    const rare = this.more();
+    rare.producer = producer;
+    rare.streamingProducer = streaming;
+    rare.producerPaused = false;
+    if (!rare.drainListened) {
+      rare.drainListened = true;
+      this.socket.on('drain', StreamTransport.onDrain);
+    }
     if (!streaming) this.pull();
   }
 
   unregisterProducer(): void {
-    this.producer = null;
-    this.producerPaused = false;
-    if (this.closeAfterProducer && !this.disconnected) this.close();
+    const rare = this.rare;
+    if (rare === null) return;
+    rare.producer = null;
+    rare.producerPaused = false;
+    if (rare.closeAfterProducer && !this.disconnected) this.close();
   }
 
   // ------------------------------------------------------------ push producer (reading)
@@ -353,7 +452,8 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   /** Stop reading (the peer is slowed down by TCP flow control). */
   pauseProducing(): void {
     this.readPaused = true;
-    this.socket.pause();
+    // A closing connection reads on (dropping it all) until the peer's FIN: see close().
+    if (!this.closing) this.socket.pause();
   }
 
   /** Read again. */
@@ -370,29 +470,42 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
 
   // ------------------------------------------------------------ ReactorResource
 
-  /** The reactor is stopping: close now and give the protocol ConnectionLost. */
+  /** The reactor is stopping: close now and give the protocol ConnectionLost (ConnectionDone when only lingering). */
   shutdown(): void {
     if (this.disconnected) return;
-    const reason = new ConnectionLost('the reactor stopped');
-    this.closeReason = reason;
+    // A lingering connection was closed cleanly already; the reactor only cuts the wait short.
+    const reason = this.lingering ? new ConnectionDone() : new ConnectionLost('the reactor stopped');
+    this.more().closeReason = reason;
     this.socket.destroy();
     this.connectionLost(reason);
   }
 
   // ------------------------------------------------------------ internals
 
+  private more(): RareState {
+    return (this.rare ??= new RareState());
+  }
+
+  /** Our FIN is out and we wait for the peer's (see close()). */
+  private get lingering(): boolean {
+    return this.rare !== null && this.rare.lingerTimer !== null;
+  }
+
   private bufferFull(): void {
-    const producer = this.producer;
-    if (producer !== null && this.streamingProducer && !this.producerPaused) {
-      this.producerPaused = true;
+    const rare = this.rare;
+    if (rare === null) return;
+    const producer = rare.producer;
+    if (producer !== null && rare.streamingProducer && !rare.producerPaused) {
+      rare.producerPaused = true;
       (producer as IPushProducer).pauseProducing();
     }
   }
 
   /** Ask a pull producer for one chunk; again at the next turn while it writes and there is room. */
   private pull(): void {
-    const producer = this.producer;
-    if (producer === null || this.streamingProducer) return;
+    const rare = this.rare;
+    const producer = rare?.producer ?? null;
+    if (rare === null || producer === null || rare.streamingProducer) return;
     const socket = this.socket;
     const before = socket.bytesWritten;
     try {
@@ -402,20 +515,24 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
       return;
     }
     // A producer that wrote nothing waits to be resumed by someone else (as in Twisted).
-    if (this.producer === producer && !socket.writableNeedDrain && socket.bytesWritten !== before && !this.pullScheduled) {
-      this.pullScheduled = true;
-      setImmediate(this.pullAgain);
+    if (rare.producer === producer && !socket.writableNeedDrain && socket.bytesWritten !== before && !rare.pullScheduled) {
+      rare.pullScheduled = true;
+      setImmediate(StreamTransport.pullAgain, this);
     }
   }
 
-  private readonly pullAgain = (): void => {
-    this.pullScheduled = false;
-    if (!this.disconnected && !this.socket.writableNeedDrain) this.pull();
-  };
+  private static pullAgain(t: StreamTransport): void {
+    t.rare!.pullScheduled = false;
+    if (!t.disconnected && !t.socket.writableNeedDrain) t.pull();
+  }
 
-  /** Flush, send FIN, then close the socket without waiting for the peer's FIN. */
+  /**
+   * Flush, send FIN, then linger: keep reading (and dropping) until the
+   * peer's FIN, when Node closes the socket by itself (both directions are
+   * done), or for at most LINGER_TIMEOUT seconds.
+   */
   private close(): void {
-    this.closeAfterProducer = false;
+    if (this.rare !== null) this.rare.closeAfterProducer = false;
     if (this.closing) return;
     this.closing = true;
     const socket = this.socket;
@@ -425,14 +542,33 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
       this.writeClosed = true;
       socket.end();
     }
-    if (socket.writableFinished) socket.destroy();
-    else socket.once('finish', () => socket.destroy());
+    if (socket.writableFinished) this.linger();
+    else socket.once('finish', StreamTransport.onCloseFlushed);
+  }
+
+  private static onCloseFlushed(this: net.Socket): void {
+    transportOf(this).linger();
+  }
+
+  /** Everything is written and our FIN is out: wait for the peer's, within the bound. */
+  private linger(): void {
+    const socket = this.socket;
+    // The peer's FIN came first: Node destroys the socket now that both directions are done.
+    if (this.disconnected || socket.destroyed || socket.readableEnded) return;
+    const timer = setTimeout(StreamTransport.lingerExpired, LINGER_TIMEOUT * 1000, this);
+    // Never what keeps the process alive.
+    timer.unref();
+    this.more().lingerTimer = timer;
+  }
+
+  private static lingerExpired(t: StreamTransport): void {
+    if (!t.disconnected) t.socket.destroy();
   }
 
   private protocolFailed(e: unknown, where: string): void {
     log.failure('Unhandled error in {callback} of a protocol: the connection is dropped', e, { callback: where });
     if (this.disconnected) return;
-    this.closeReason ??= new ConnectionLost(`the protocol raised an exception in ${where}`, { cause: e });
+    this.more().closeReason ??= new ConnectionLost(`the protocol raised an exception in ${where}`, { cause: e });
     this.abortConnection();
   }
 
@@ -441,9 +577,14 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     this.disconnected = true;
     this.disconnecting = true;
     this.writeClosed = true;
-    this.untrack();
-    const producer = this.producer;
-    this.producer = null;
+    this.connections.delete(this);
+    const rare = this.rare;
+    let producer: IProducer | null = null;
+    if (rare !== null) {
+      if (rare.lingerTimer !== null) clearTimeout(rare.lingerTimer);
+      producer = rare.producer;
+      rare.producer = null;
+    }
     if (producer !== null) {
       try {
         producer.stopProducing();
@@ -473,8 +614,11 @@ export interface PortSpec {
   listen: net.ListenOptions;
   /** The bound address, once listening. */
   boundAddress(server: net.Server): Address;
-  /** The peer and local addresses of an accepted socket. */
-  addresses(socket: net.Socket): { peer: Address; host: Address };
+  /**
+   * The peer and local addresses of an accepted socket; `bound` is the
+   * port's own address (see {@link acceptedTCPAddresses}).
+   */
+  addresses(socket: net.Socket, bound: Address): { peer: Address; host: Address };
   /** UNIX: the socket file (a stale one is replaced; removed on close) and its mode. */
   unixPath?: string;
   mode?: number;
@@ -605,7 +749,7 @@ export class StreamPort implements IListeningPort, ReactorResource {
   }
 
   private readonly onSocket = (socket: net.Socket): void => {
-    const { peer, host } = this.spec.addresses(socket);
+    const { peer, host } = this.spec.addresses(socket, this.host!);
     let protocol: IProtocol | null;
     try {
       protocol = this.factory.buildProtocol(peer);
@@ -878,6 +1022,20 @@ function tcpAddresses(socket: net.Socket): { peer: Address; host: Address } {
   };
 }
 
+/**
+ * An accepted TCP socket's addresses. Its local end is the port's own address
+ * unless the port listens on every interface ('0.0.0.0', '::'), so that one
+ * immutable address object is shared by all the port's connections instead of
+ * one built (and Node's cached `getsockname` result kept) per connection.
+ */
+function acceptedTCPAddresses(socket: net.Socket, bound: Address): { peer: Address; host: Address } {
+  const peer = ipAddress('TCP', socket.remoteAddress ?? '', socket.remotePort ?? 0);
+  const wildcard =
+    (bound instanceof IPv4Address && bound.host === '0.0.0.0') || (bound instanceof IPv6Address && bound.host === '::');
+  if (!wildcard && (bound instanceof IPv4Address || bound instanceof IPv6Address)) return { peer, host: bound };
+  return { peer, host: ipAddress('TCP', socket.localAddress ?? '', socket.localPort ?? 0) };
+}
+
 function tcpBoundAddress(server: net.Server): Address {
   const a = server.address() as net.AddressInfo;
   return ipAddress('TCP', a.address, a.port);
@@ -904,7 +1062,7 @@ function tcpPortSpec(port: number, options: ListenTCPOptions, secure: boolean): 
     // '' is all IPv4 interfaces (Twisted); Node alone would bind '::' (dual stack).
     listen: { port, host: iface === '' ? '0.0.0.0' : iface, backlog: options.backlog ?? 50 },
     boundAddress: tcpBoundAddress,
-    addresses: tcpAddresses,
+    addresses: acceptedTCPAddresses,
   };
 }
 
@@ -1015,6 +1173,8 @@ export function listenUNIX(
 ): StreamPort {
   if (typeof path !== 'string' || path === '') throw new TypeError('listenUNIX needs a socket path');
   const host = new UNIXAddress(path);
+  // Accepted UNIX sockets have no name: one shared (immutable) address for all of them.
+  const unnamed = new UNIXAddress(null);
   const spec: PortSpec = {
     interface: path,
     port: 'unix',
@@ -1022,7 +1182,7 @@ export function listenUNIX(
     createServer: (onSocket) => net.createServer(SERVER_OPTIONS, onSocket),
     listen: { path, backlog: options.backlog ?? 50 },
     boundAddress: () => host,
-    addresses: () => ({ peer: new UNIXAddress(null), host }),
+    addresses: () => ({ peer: unnamed, host }),
   };
   // Linux abstract sockets (a leading NUL) have no file to clean up or chmod.
   if (!path.startsWith('\0')) {

@@ -7,6 +7,7 @@ import { IPv4Address, type Address } from '../reactor/address.js';
 import { ConnectionDone } from '../reactor/errors.js';
 import { assertBytes, deliverConnectionLost } from '../reactor/glue.js';
 import type { IProducer, IProtocol, ITransport } from '../reactor/interfaces.js';
+import { assertWritableString, type WriteStringEncoding } from '../reactor/writeString.js';
 
 /** The state of a StringTransport seen as a push producer (the reading side). */
 export type ProducerState = 'producing' | 'paused' | 'stopped';
@@ -14,7 +15,8 @@ export type ProducerState = 'producing' | 'paused' | 'stopped';
 /**
  * A transport that keeps every byte written, in memory.
  *
- * - `value()` is everything written since `clear()`.
+ * - `value()` is everything written since `clear()` (with `write`,
+ *   `writeSequence` or `writeString`).
  * - `loseConnection()` only sets `disconnecting`; it never calls the
  *   protocol's `connectionLost` (the test does that, or use
  *   {@link StringTransportWithDisconnection}).
@@ -67,6 +69,16 @@ export class StringTransport implements ITransport {
     assertBytes(data);
     // Copied: the protocol may reuse its buffer after writing it.
     this.chunks.push(Buffer.from(data));
+  }
+
+  /**
+   * Record `data` encoded as `encoding`: `value()` shows the same bytes as
+   * after `write(Buffer.from(data, encoding))`.
+   * @throws TypeError when `data` is not a string or `encoding` is neither 'latin1' nor 'utf8'.
+   */
+  writeString(data: string, encoding: WriteStringEncoding): void {
+    assertWritableString(data, encoding);
+    this.chunks.push(Buffer.from(data, encoding));
   }
 
   writeSequence(data: readonly Uint8Array[]): void {
