@@ -7,6 +7,7 @@
 import type { Failure } from '../defer/failure.js';
 import type { Address } from '../reactor/address.js';
 import { deliverConnectionLost, deliverData, isHalfCloseable, makeConnection } from '../reactor/glue.js';
+import { assertWritableString } from '../reactor/writeString.js';
 import type {
   IClientFactory,
   IConnector,
@@ -98,6 +99,16 @@ export class ProtocolWrapper extends Protocol implements ITransport {
   /** Relayed to the real transport. */
   write(data: Uint8Array): void {
     this.transport.write(data);
+  }
+
+  /**
+   * Encoded here and passed to {@link ProtocolWrapper.write}, so a subclass
+   * that overrides `write` (throttling, timeouts) sees these bytes too.
+   * @throws TypeError when `data` is not a string or `encoding` is not 'latin1' or 'utf8'.
+   */
+  writeString(data: string, encoding: 'latin1' | 'utf8'): void {
+    assertWritableString(data, encoding);
+    this.write(Buffer.from(data, encoding));
   }
 
   /** Relayed to the real transport. */

@@ -52,6 +52,33 @@ describe('ProtocolWrapper / WrappingFactory (Twisted WrapperTests)', () => {
     expect(t.disconnecting).toBe(true);
   });
 
+  it('writeString goes through write, so a subclass overriding write sees those bytes too', () => {
+    const seen: string[] = [];
+    class Counting extends ProtocolWrapper {
+      override write(data: Uint8Array): void {
+        seen.push(Buffer.from(data).toString('latin1'));
+        super.write(data);
+      }
+    }
+    class CountingFactory extends WrappingFactory {
+      override wrapProtocol(inner: IProtocol): ProtocolWrapper {
+        return new Counting(this, inner);
+      }
+    }
+    const wf = new CountingFactory(new Server());
+    wf.noisy = false;
+    const p = wf.buildProtocol(addr)!;
+    const t = new StringTransport();
+    p.makeConnection(t);
+    const inner = p.wrappedProtocol!.transport!;
+    inner.writeString!('caf\u00e9 ', 'latin1');
+    inner.writeString!('\u00e9\u20ac', 'utf8');
+    expect(seen).toEqual(['caf\u00e9 ', Buffer.from('\u00e9\u20ac', 'utf8').toString('latin1')]);
+    expect(t.value()).toEqual(Buffer.concat([Buffer.from('caf\u00e9 ', 'latin1'), Buffer.from('\u00e9\u20ac', 'utf8')]));
+    expect(() => inner.writeString!(Buffer.from('x') as unknown as string, 'latin1')).toThrow(TypeError);
+    expect(() => inner.writeString!('x', 'hex' as 'utf8')).toThrow(TypeError);
+  });
+
   it('abortConnection is relayed', () => {
     const [p, t] = wrapped();
     p.abortConnection();
