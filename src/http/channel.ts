@@ -15,6 +15,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import { nextTick } from 'node:process';
 import type { IDelayedCall, IReactorTime } from '../defer/clock.js';
 import { Deferred } from '../defer/deferred.js';
 import { Failure } from '../defer/failure.js';
@@ -35,6 +36,15 @@ import { reasonPhrase } from './status.js';
 const log = new Logger('spindle.http');
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A transport that can write a string itself (the TCP transport's `writeString`): Node then
+ * encodes it straight into the socket's write request, with no Buffer per write. Optional on
+ * `ITransport`; the channel checks for it once per connection.
+ */
+interface StringWriter {
+  writeString?(data: string, encoding: 'latin1' | 'utf8'): void;
+}
 
 // Buffer#latin1Write: the string's code units as bytes, no encoding options to parse. Not in @types/node.
 const latin1Write = (Buffer.prototype as unknown as { latin1Write(this: Buffer, s: string, offset: number, length: number): number })
@@ -281,7 +291,10 @@ const JOIN_LIMIT = 64 * 1024;
  * - **Pipelining**: requests are answered strictly in order; the next one
  *   is parsed only when the current response is finished (see the module
  *   comment). Responses produced synchronously within one `dataReceived`
- *   are written as one buffer.
+ *   are written as one buffer; so are pipelined responses an application
+ *   finishes asynchronously within one turn of the event loop (held while
+ *   the next request is in flight, written when the pipeline runs dry or
+ *   at the end of the turn). A lone response is written at once.
  * - **Errors**: a malformed request gets its status (400, 413, 414, 431,
  *   501, 505) with `Connection: close`, then the connection closes; the
  *   parser never resynchronises.
@@ -329,6 +342,18 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
   private _corked = 0;
   private _producerDirect = false;
   private _loseAfterFlush = false;
+  // Turn hold: an application that answers asynchronously (in later microtasks) finishes each
+  // pipelined response outside any dataReceived, so without this every response would be its
+  // own write (one system call each). When a response finishes and the next pipelined request
+  // is dispatched but not answered yet, the output stays held: it is written when the pipeline
+  // runs dry (a response finishes with no further request dispatched), when the held bytes
+  // pass JOIN_LIMIT, or at the end of the turn — a process.nextTick queued from a microtask
+  // runs once the microtask queue is drained — whichever comes first. A lone keep-alive
+  // response is never held, and nothing waits for a timer.
+  private _holding = false;
+  private _holdTickQueued = false;
+  /** The transport has `writeString` (checked once, in makeConnection). */
+  private _stringWrites = false;
 
   private _closing = false;
   private _mustClose = false;
@@ -360,6 +385,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
   /** Attach to `transport` (called by the reactor, or by a test with a StringTransport); starts the idle timeout. */
   makeConnection(transport: ITransport): void {
     this.transport = transport;
+    this._stringWrites = typeof (transport as ITransport & StringWriter).writeString === 'function';
     this.factory._track(this);
     if (this.factory._noDelay) (transport as Partial<ITCPTransport>).setTcpNoDelay?.(true);
     this._tick();
@@ -399,6 +425,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     this._out.length = 0;
     this._outStr = '';
     this._outBytes = 0;
+    this._holding = false;
     this.factory._untrack(this);
     const upgraded = this._upgraded;
     if (upgraded !== null) {
@@ -473,7 +500,9 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
   /** @internal The status line and fields of `req`'s response (and the whole message with `body`). */
   _startResponse(req: Request, body: string | Uint8Array | undefined): Uint8Array {
     this._assertCurrent(req);
-    if (!this._feeding) this._tick();
+    if (this._corked === 0) this._tick();
+    // A streamed response may yet be aborted: the complete ones held before it go first.
+    if (this._holding) this._releaseHold();
     const info = this._info;
     info.method = req.method;
     info.versionMinor = req.versionMinor;
@@ -500,7 +529,8 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
    */
   _sendWhole(req: Request, body: string | Uint8Array): number {
     this._assertCurrent(req);
-    if (!this._feeding) this._tick();
+    // The clock was read by whoever took the outermost cork (dataReceived, finish, a timer).
+    if (this._corked === 0) this._tick();
     const isString = typeof body === 'string';
     const length = isString ? utf8Length(body) : body.length;
     const info = this._info;
@@ -509,8 +539,8 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     info.keepAlive = this._keepAliveFor(req);
     const ser = this._ser;
     ser.respondTo(info);
-    const lines = req._simpleFieldLines(this.factory._dateCache.lineAt(this._now));
-    const head = lines === null ? null : ser.simpleResponseHead(req.code, lines, length);
+    const lines = req._simpleFieldLines(this.factory._dateCache.lineAt(this._now), length);
+    const head = lines === null ? null : ser.simpleResponseHead(req.code, lines, length, req._hasLengthField);
     if (head === null) {
       const out = ser.send({
         type: 'response',
@@ -592,7 +622,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
       this._send(head);
       return;
     }
-    if (this._corked > 0 && !this._producerDirect) {
+    if ((this._corked > 0 || this._holding) && !this._producerDirect) {
       this._send(head);
       this._send(bytes);
       return;
@@ -612,7 +642,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
 
   /** @internal `req`'s response is complete. */
   _responseDone(req: Request): void {
-    if (!this._feeding) this._tick();
+    if (this._corked === 0) this._tick();
     const sink = this.factory._accessLog;
     if (sink !== null) this._logAccess(sink, req);
     if (this._lost || this._current !== req) return;
@@ -628,7 +658,11 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     if (this._currentEnded) {
       this._release();
       this._unpause(P_RESPONSE);
-      if (!this._feeding) this._updateTimer();
+      if (!this._feeding) {
+        this._updateTimer();
+        // Finished from outside dataReceived (an asynchronous answer): batch with what follows.
+        this._holdWhilePipelined();
+      }
       return;
     }
     if (req._bodyDone) return; // a bodiless request: its end is parsed right after this
@@ -673,6 +707,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
   _registerProducer(req: Request, producer: IProducer, streaming: boolean): void {
     this._assertCurrent(req);
     // A producer's writes must reach the transport at once: its flow control watches them.
+    this._holding = false;
     this._flush();
     this._producerDirect = true;
     this.transport!.registerProducer(producer, streaming);
@@ -703,12 +738,18 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
   /** @internal Drop the connection now (a response cannot be completed). */
   _abort(): void {
     if (this._lost) return;
+    // Held output is only ever whole responses (a streamed one ends the hold when it starts).
+    if (this._holding) {
+      this._holding = false;
+      this._flush();
+    }
     this._closing = true;
     this._mustClose = true;
     this._pause(P_CLOSING);
     this._out.length = 0;
     this._outStr = '';
     this._outBytes = 0;
+    this._holding = false;
     this._loseAfterFlush = false;
     this._cancelTimer();
     this.transport!.abortConnection();
@@ -818,7 +859,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
 
   private _send(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    if (this._corked > 0 && !this._producerDirect) {
+    if ((this._corked > 0 || this._holding) && !this._producerDirect) {
       if (this._outStr !== '') {
         this._out.push(this._outStr);
         this._outStr = '';
@@ -833,13 +874,19 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
 
   /** Queue (or write) response text; it must be latin1 (every code unit below 0x100). */
   private _sendStr(text: string): void {
-    if (this._corked > 0 && !this._producerDirect) {
+    if ((this._corked > 0 || this._holding) && !this._producerDirect) {
       this._outStr += text;
       this._outBytes += text.length;
       return;
     }
     if (this._outBytes !== 0) this._flush();
-    this.transport!.write(Buffer.from(text, 'latin1'));
+    this._writeLatin1(this.transport!, text);
+  }
+
+  /** Write latin1 text: as a string where the transport takes one, else as a Buffer. */
+  private _writeLatin1(t: ITransport, text: string): void {
+    if (this._stringWrites) (t as ITransport & StringWriter).writeString!(text, 'latin1');
+    else t.write(Buffer.from(text, 'latin1'));
   }
 
   private _flush(): void {
@@ -855,13 +902,14 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     const t = this.transport!;
     const n = out.length;
     if (n === 0) {
-      // The usual batch: heads and ASCII bodies only, one string (small ones land in Node's buffer pool).
-      t.write(Buffer.from(str, 'latin1'));
+      // The usual batch: heads and ASCII bodies only, one string.
+      this._writeLatin1(t, str);
       return;
     }
     if (str === '' && n === 1) {
       const only = out[0]!;
-      t.write(typeof only === 'string' ? Buffer.from(only, 'latin1') : only);
+      if (typeof only === 'string') this._writeLatin1(t, only);
+      else t.write(only);
     } else if (total <= JOIN_LIMIT) {
       // One buffer, one write: the parts are copied into it.
       const buf = Buffer.allocUnsafe(total);
@@ -888,20 +936,54 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     out.length = 0;
   }
 
-  /** @internal Hold writes until the matching {@link _uncork}. */
+  /** @internal Hold writes until the matching {@link _uncork}. The outermost cork reads the clock. */
   _cork(): void {
-    this._corked++;
+    if (this._corked++ === 0 && !this._feeding) this._tick();
   }
 
-  /** @internal Write what was held once the outermost cork is removed. */
+  /** @internal Write what was held once the outermost cork is removed (unless a turn hold keeps it). */
   _uncork(): void {
-    if (--this._corked !== 0) return;
+    if (--this._corked !== 0 || this._holding) return;
+    this._writeOut();
+  }
+
+  private _writeOut(): void {
     this._flush();
     if (this._loseAfterFlush) {
       this._loseAfterFlush = false;
       if (!this._lost) this.transport!.loseConnection();
     }
   }
+
+  /**
+   * After a response finished asynchronously: keep the output held while the next pipelined
+   * request is in flight (see `_holding`), or write it now that the pipeline ran dry.
+   */
+  private _holdWhilePipelined(): void {
+    const next = this._current;
+    const inFlight = next !== null && !next.startedWriting && !this._closing && !this._lost && this._upgraded === null;
+    if (inFlight && !this._producerDirect && this._outBytes !== 0 && this._outBytes < JOIN_LIMIT) {
+      this._holding = true;
+      if (!this._holdTickQueued) {
+        this._holdTickQueued = true;
+        nextTick(this._endHold);
+      }
+      return;
+    }
+    if (this._holding) this._releaseHold();
+  }
+
+  /** Write what is held — at once, or when the current cork comes off (inside finish()). */
+  private _releaseHold(): void {
+    this._holding = false;
+    if (this._corked === 0) this._writeOut();
+  }
+
+  /** The end of the turn: write what is held. */
+  private readonly _endHold = (): void => {
+    this._holdTickQueued = false;
+    if (this._holding) this._releaseHold();
+  };
 
   /** Close after what is written; abort if the connection lingers. */
   private _loseConnection(): void {
@@ -911,8 +993,13 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     this._pause(P_CLOSING);
     if (!this._feeding) this._tick();
     this._arm(T_ABORT, this._now + this._opts.abortTimeout);
+    // No more responses to batch with: what is held goes out now, then the close.
+    this._holding = false;
     if (this._corked > 0) this._loseAfterFlush = true;
-    else this.transport!.loseConnection();
+    else {
+      if (this._outBytes !== 0) this._flush();
+      this.transport!.loseConnection();
+    }
   }
 
   private _parseError(err: HttpParseError): void {
@@ -971,6 +1058,7 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     this._current = null;
     this._cancelTimer();
     // The 101 must reach the wire before anything the new protocol writes.
+    this._holding = false;
     this._flush();
     const t = this.transport!;
     if (this._readPaused) {

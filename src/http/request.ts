@@ -212,9 +212,12 @@ export class Request {
   // Response fields, flat: [lower-case name, name, value, …]; null until the first one.
   private _fields: string[] | null = null;
   private _hasDate = false;
-  // Fields that decide the framing (Content-Length, Transfer-Encoding, Connection) are set:
-  // the response goes through the serializer's checks rather than the fast path.
+  // Transfer-Encoding or Connection is set: the response goes through the serializer's checks
+  // rather than the fast path.
   private _framingFields = false;
+  // Content-Length field lines set. One that states the body's exact length keeps the fast
+  // path (ASGI applications and proxies always send it); any other goes through the checks.
+  private _lengthFields = 0;
   private _finishWaiters: Deferred<void>[] | null = null;
   private _trailers: HeaderList | null = null;
   private _content: Buffer | null = null;
@@ -921,6 +924,7 @@ export class Request {
     this._fields = null;
     this._hasDate = false;
     this._framingFields = false;
+    this._lengthFields = 0;
     this.code = status;
     this.codeMessage = undefined;
     const headers = err?.headers;
@@ -969,14 +973,22 @@ export class Request {
     return out;
   }
 
+  /** @internal A Content-Length field is among the response fields (then it states the body's length: see {@link _simpleFieldLines}). */
+  get _hasLengthField(): boolean {
+    return this._lengthFields !== 0;
+  }
+
   /**
    * @internal The response fields as wire lines (`Name: value\r\n`…), with
    * `dateLine` unless the handler set a Date — or null when a field that
-   * decides the framing was set, or a custom reason phrase: those responses
-   * go through the serializer's checks.
+   * decides the framing was set (Transfer-Encoding, Connection, more than
+   * one Content-Length, or one that is not exactly `bodyLength` in digits),
+   * or a custom reason phrase: those responses go through the serializer's
+   * checks.
    */
-  _simpleFieldLines(dateLine: string): string | null {
+  _simpleFieldLines(dateLine: string, bodyLength: number): string | null {
     if (this._framingFields || this.codeMessage !== undefined) return null;
+    if (this._lengthFields !== 0 && (this._lengthFields !== 1 || !this._lengthFieldIs(bodyLength))) return null;
     const f = this._fields;
     if (f === null) return dateLine;
     const date = this._hasDate ? '' : dateLine;
@@ -1003,6 +1015,22 @@ export class Request {
     return lines;
   }
 
+  /** Whether the one Content-Length field is `n` written in plain digits (what the serializer would accept as `n`). */
+  private _lengthFieldIs(n: number): boolean {
+    const f = this._fields!;
+    let i = 0;
+    while (f[i] !== 'content-length') i += 3;
+    const v = f[i + 2]!;
+    if (v.length === 0 || v.length > 15) return false;
+    let value = 0;
+    for (let k = 0; k < v.length; k++) {
+      const c = v.charCodeAt(k) - 0x30;
+      if (c < 0 || c > 9) return false;
+      value = value * 10 + c;
+    }
+    return value === n;
+  }
+
   private _assertNotStarted(): void {
     if (this.startedWriting) throw new Error('the response status and fields were already sent');
   }
@@ -1016,9 +1044,11 @@ export class Request {
         if (lower === 'date') this._hasDate = true;
         break;
       case 10:
-      case 14:
       case 17:
-        if (lower === 'connection' || lower === 'content-length' || lower === 'transfer-encoding') this._framingFields = true;
+        if (lower === 'connection' || lower === 'transfer-encoding') this._framingFields = true;
+        break;
+      case 14:
+        if (lower === 'content-length') this._lengthFields++;
         break;
     }
   }
@@ -1038,11 +1068,12 @@ export class Request {
     }
     f.length = w;
     if (lower === 'date') this._hasDate = false;
-    else if (lower === 'connection' || lower === 'content-length' || lower === 'transfer-encoding') {
+    else if (lower === 'content-length') this._lengthFields = 0;
+    else if (lower === 'connection' || lower === 'transfer-encoding') {
       this._framingFields = false;
       for (let i = 0; i < w; i += 3) {
         const n = f[i];
-        if (n === 'connection' || n === 'content-length' || n === 'transfer-encoding') this._framingFields = true;
+        if (n === 'connection' || n === 'transfer-encoding') this._framingFields = true;
       }
     }
   }

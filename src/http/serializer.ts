@@ -489,9 +489,11 @@ export class ResponseSerializer extends HttpSerializerBase {
    * Preconditions (the caller's promise, not checked here): `lines` is a
    * sequence of complete `Name: value\r\n` lines with token names and
    * values free of CR, LF, NUL and other controls, and none of them is
-   * `Content-Length`, `Transfer-Encoding` or `Connection` (fields that
-   * decide the framing go through {@link send}). The caller writes exactly
-   * `bodyLength` body bytes after the head.
+   * `Transfer-Encoding` or `Connection` (fields that decide the framing go
+   * through {@link send}). `Content-Length` is added after `lines` unless
+   * `lengthInLines`, when `lines` hold exactly one `Content-Length` field
+   * whose value is `bodyLength` (a field the application set). The caller
+   * writes exactly `bodyLength` body bytes after the head.
    *
    * The framing rules are those of {@link send}: `Connection: close` when
    * the request does not keep the connection open (the serializer is then
@@ -502,7 +504,7 @@ export class ResponseSerializer extends HttpSerializerBase {
    *
    * @throws {@link HttpStateError} `WRONG_STATE` unless idle.
    */
-  simpleResponseHead(status: number, lines: string, bodyLength: number): string | null {
+  simpleResponseHead(status: number, lines: string, bodyLength: number, lengthInLines = false): string | null {
     this._assertIdle();
     const req = this._req;
     const method = req.method;
@@ -514,11 +516,12 @@ export class ResponseSerializer extends HttpSerializerBase {
     const conn = closeAfter ? 'Connection: close\r\n' : req.versionMinor === 0 ? 'Connection: keep-alive\r\n' : '';
     // The same head as last time (same status, field block, length): no new string.
     const memo = this._memo;
-    if (memo.line === line && memo.lines === lines && memo.length === bodyLength && memo.conn === conn) return memo.head;
-    const head = `${line}${lines}Content-Length: ${bodyLength}\r\n${conn}\r\n`;
+    const length = lengthInLines ? -1 : bodyLength;
+    if (memo.line === line && memo.lines === lines && memo.length === length && memo.conn === conn) return memo.head;
+    const head = lengthInLines ? `${line}${lines}${conn}\r\n` : `${line}${lines}Content-Length: ${bodyLength}\r\n${conn}\r\n`;
     memo.line = line;
     memo.lines = lines;
-    memo.length = bodyLength;
+    memo.length = length;
     memo.conn = conn;
     memo.head = head;
     return head;

@@ -22,19 +22,34 @@ export function wire(s: string): Buffer {
   return Buffer.from(s, 'latin1');
 }
 
-/** A StringTransport that counts write calls and remembers each one. */
+/** A StringTransport that counts write calls (`write`, `writeString`, `writeSequence`) and remembers each one. */
 export class CountingTransport extends StringTransport {
   writes: Buffer[] = [];
   sequences = 0;
+  /** How many of the writes were `writeString` calls. */
+  stringWrites = 0;
   override write(data: Uint8Array): void {
     this.writes.push(Buffer.from(data));
     super.write(data);
+  }
+  override writeString(data: string, encoding: 'latin1' | 'utf8'): void {
+    this.stringWrites++;
+    this.writes.push(Buffer.from(data, encoding));
+    super.writeString(data, encoding);
   }
   override writeSequence(data: readonly Uint8Array[]): void {
     this.sequences++;
     // One logical write.
     this.writes.push(Buffer.concat(data));
     for (const d of data) StringTransport.prototype.write.call(this, d);
+  }
+}
+
+/** A CountingTransport without `writeString` (a transport that only takes bytes). */
+export class BytesOnlyTransport extends CountingTransport {
+  constructor() {
+    super();
+    Object.defineProperty(this, 'writeString', { value: undefined });
   }
 }
 
@@ -52,6 +67,11 @@ export interface Conn {
   out(): string;
   /** Tell the channel the connection is gone. */
   lose(clean?: boolean): void;
+}
+
+/** Resolves once the current turn's microtasks and process.nextTick callbacks have run (a channel's held batch is written by then). */
+export function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export type Split = 'whole' | 'bytes' | 'halves' | number;
@@ -72,7 +92,7 @@ export function feed(channel: HTTPChannel, data: Buffer, split: Split = 'whole')
 }
 
 /** A channel whose handler records each request and then calls `handler` (default: nothing). */
-export function connect(handler: RequestHandler = () => undefined, options: HTTPFactoryOptions = {}): Conn {
+export function connect(handler: RequestHandler = () => undefined, options: HTTPFactoryOptions = {}, transport = new CountingTransport()): Conn {
   const clock = (options.reactor as Clock | undefined) ?? new Clock();
   const requests: Request[] = [];
   const factory = new HTTPFactory(
@@ -82,7 +102,6 @@ export function connect(handler: RequestHandler = () => undefined, options: HTTP
     },
     { ...options, reactor: clock },
   );
-  const transport = new CountingTransport();
   const channel = factory.buildProtocol(transport.getPeer());
   channel.makeConnection(transport);
   return {

@@ -10,7 +10,7 @@ import { Deferred } from '../../src/defer/deferred.js';
 import { HttpError, type Request } from '../../src/http/index.js';
 import { Clock } from '../../src/testing/clock.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
-import { SPLITS, connect, get, type Split } from './channel-helpers.js';
+import { SPLITS, connect, endOfTurn, get, type Split } from './channel-helpers.js';
 
 describe('keep-alive', () => {
   const cases: { name: string; request: string; connection: string | undefined; closes: boolean }[] = [
@@ -113,12 +113,14 @@ describe('pipelining order', () => {
     expect(conn.responses().map((r) => r.body)).toEqual(['done /slow', 'done /b', 'done /c']);
   });
 
-  it('two slow requests in a row', () => {
+  it('two slow requests in a row', async () => {
     const { conn, gates } = slowFirst();
     conn.send(get('/slow1') + get('/slow2') + get('/c'));
     expect(conn.requests).toHaveLength(1);
     gates[0]!.callback(undefined);
     expect(conn.requests).toHaveLength(2);
+    // Response 1 is held for the rest of the turn (request 2 is in flight), then written.
+    await endOfTurn();
     expect(conn.responses().map((r) => r.body)).toEqual(['done /slow1']);
     gates[1]!.callback(undefined);
     expect(conn.responses().map((r) => r.body)).toEqual(['done /slow1', 'done /slow2', 'done /c']);

@@ -7,9 +7,10 @@
  * TCP_NODELAY on by default, lazily computed pre/postpath, literal routes.
  */
 import { Buffer } from 'node:buffer';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   HTTPFactory,
+  HttpStateError,
   Resource,
   ResponseSerializer,
   Router,
@@ -99,7 +100,7 @@ describe('what the fast path writes', () => {
     },
     // The checked path: these must come out right too.
     {
-      name: 'a Content-Length the handler set (checked path)',
+      name: 'a Content-Length the handler set, equal to the body length',
       handler: (r) => {
         r.setHeader('Content-Length', 1);
         r.finish('x');
@@ -178,6 +179,154 @@ describe('what the fast path writes', () => {
       r.finish('x');
     }, get('/'));
     expect(out).toBe(`HTTP/1.1 200 OK\r\nX-Keep: yes\r\n${DATE}Content-Length: 1\r\n\r\nx`);
+  });
+});
+
+describe("the application's own Content-Length", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  type Fields = Array<[string, string | number]>;
+  /** What the checked serializer writes for these fields and body (the Date field last, as the channel adds it). */
+  function checked(fields: Fields, body: string | Uint8Array, info = { method: 'GET', versionMinor: 1, keepAlive: true }, status = 200): string {
+    const ser = new ResponseSerializer();
+    ser.respondTo(info);
+    const out = ser.send({ type: 'response', status, headers: [...fields, ['Date', 'Thu, 01 Jan 1970 00:00:00 GMT']], body });
+    return Buffer.from(out).toString('latin1');
+  }
+  function handlerFor(fields: Fields, body: string | Uint8Array, status = 200): RequestHandler {
+    return (r) => {
+      if (status !== 200) r.setResponseCode(status);
+      for (const [n, v] of fields) r.addHeader(n, v);
+      r.finish(body);
+    };
+  }
+
+  // One exact Content-Length: the fast path (no serializer send), the checked path's bytes.
+  const fast: Array<{ name: string; fields: Fields; body: string | Uint8Array; raw?: string; info?: { method: string; versionMinor: number; keepAlive: boolean }; status?: number }> = [
+    { name: 'lower-case, as ASGI applications send it', fields: [['content-type', 'text/plain'], ['content-length', '13']], body: new TextEncoder().encode('Hello, World!') },
+    { name: 'a number, first among the fields', fields: [['Content-Length', 5], ['X-A', '1']], body: 'hello' },
+    { name: 'leading zeros', fields: [['Content-Length', '005']], body: 'hello' },
+    { name: 'zero and no body', fields: [['Content-Length', '0']], body: '' },
+    { name: 'a UTF-8 body, counted in bytes', fields: [['Content-Length', 5]], body: 'ü€' },
+    { name: 'the handler’s own Date too', fields: [['Date', 'Tue, 15 Nov 1994 08:12:31 GMT'], ['Content-Length', 1]], body: 'x' },
+    { name: 'a 404', fields: [['Content-Length', 2]], body: 'no', status: 404 },
+    {
+      name: 'an HTTP/1.0 client keeping the connection',
+      fields: [['Content-Length', 1]],
+      body: 'x',
+      raw: 'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
+      info: { method: 'GET', versionMinor: 0, keepAlive: true },
+    },
+    {
+      name: 'a client asking to close',
+      fields: [['Content-Length', 1]],
+      body: 'x',
+      raw: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      info: { method: 'GET', versionMinor: 1, keepAlive: false },
+    },
+  ];
+  for (const c of fast) {
+    it(`fast path, same bytes as the checked one: ${c.name}`, () => {
+      const send = vi.spyOn(ResponseSerializer.prototype, 'send');
+      const out = answer(handlerFor(c.fields, c.body, c.status), c.raw ?? get('/'));
+      expect(send).not.toHaveBeenCalled();
+      send.mockRestore();
+      let expected = checked(c.fields, c.body, c.info, c.status);
+      // The Date field comes before the body, after the application's fields, unless it set one.
+      if (c.fields.some(([n]) => n === 'Date')) expected = expected.replace('Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n', '');
+      expect(out).toBe(expected);
+    });
+  }
+
+  it('the memoised head follows the Content-Length from one response to the next', () => {
+    const bodies = ['a', 'bb', 'bb', 'a'];
+    let i = 0;
+    const conn = connect((r) => {
+      const body = bodies[i++]!;
+      r.setHeader('content-length', body.length);
+      r.finish(body);
+    });
+    conn.send(get('/') + get('/') + get('/') + get('/'));
+    expect(conn.responses().map((x) => [x.headers.getAll('content-length'), x.body])).toEqual(bodies.map((b) => [[String(b.length)], b]));
+  });
+
+  // Anything else: the checked path, as before.
+  it('a Content-Length with spaces around it: checked, the same bytes', () => {
+    const send = vi.spyOn(ResponseSerializer.prototype, 'send');
+    const out = answer(handlerFor([['Content-Length', ' 5 ']], 'hello'), get('/'));
+    expect(send).toHaveBeenCalled();
+    expect(out).toBe(checked([['Content-Length', ' 5 ']], 'hello'));
+  });
+
+  it('a Content-Length that is not the body length: refused as before', () => {
+    for (const [value, body] of [['4', 'hello'], ['6', 'hello'], ['x', 'hello'], ['1'.repeat(20), 'hello']] as const) {
+      let error: unknown = null;
+      const conn = connect((r) => {
+        r.setHeader('Content-Length', value);
+        try {
+          r.finish(body);
+        } catch (e) {
+          error = e;
+        }
+      });
+      conn.send(get('/'));
+      expect(error).toBeInstanceOf(HttpStateError);
+    }
+  });
+
+  it('two Content-Length fields: refused as before, even when both are right', () => {
+    let error: unknown = null;
+    const conn = connect((r) => {
+      r.addHeader('Content-Length', 5);
+      r.addHeader('Content-Length', 5);
+      try {
+        r.finish('hello');
+      } catch (e) {
+        error = e;
+      }
+    });
+    conn.send(get('/'));
+    expect(error).toBeInstanceOf(HttpStateError);
+    expect((error as HttpStateError).code).toBe('FRAMING_CONFLICT');
+  });
+
+  it('HEAD with the GET body length: checked, the length kept and no body', () => {
+    const out = answer(handlerFor([['Content-Length', 100]], ''), 'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(out).toBe(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\n${DATE}\r\n`);
+  });
+
+  it('setHeader replaces and removeHeader forgets the Content-Length', () => {
+    const out = answer((r) => {
+      r.addHeader('Content-Length', 9);
+      r.setHeader('content-length', 1);
+      r.finish('x');
+    }, get('/'));
+    expect(out).toBe(`HTTP/1.1 200 OK\r\ncontent-length: 1\r\n${DATE}\r\nx`);
+    const again = answer((r) => {
+      r.addHeader('Content-Length', 9);
+      r.addHeader('Content-Length', 9);
+      r.removeHeader('CONTENT-LENGTH');
+      r.finish('x');
+    }, get('/'));
+    expect(again).toBe(`HTTP/1.1 200 OK\r\n${DATE}Content-Length: 1\r\n\r\nx`);
+  });
+
+  it('a Connection field set beside it still takes the checked path', () => {
+    const send = vi.spyOn(ResponseSerializer.prototype, 'send');
+    const out = answer(handlerFor([['Content-Length', 1], ['Connection', 'close']], 'x'), get('/'));
+    expect(send).toHaveBeenCalled();
+    expect(out).toBe(checked([['Content-Length', 1], ['Connection', 'close']], 'x'));
+  });
+
+  it('simpleResponseHead with the length in the lines adds none', () => {
+    const ser = new ResponseSerializer();
+    ser.respondTo({ method: 'GET', versionMinor: 1, keepAlive: true });
+    expect(ser.simpleResponseHead(200, 'Content-Length: 2\r\n', 2, true)).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n');
+    ser.respondTo({ method: 'GET', versionMinor: 1, keepAlive: true });
+    // Not the memoised head of the call before: that one had no Content-Length of its own.
+    expect(ser.simpleResponseHead(200, 'Content-Length: 2\r\n', 2, false)).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n');
   });
 });
 
