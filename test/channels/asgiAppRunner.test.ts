@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/defer/deferred.js';
 import { CancelledError } from '../../src/defer/errors.js';
 import type { Failure } from '../../src/defer/failure.js';
-import { AppRunner } from '../../src/channels/asgi/appRunner.js';
+import { AppRunner, sentAtOnce } from '../../src/channels/asgi/appRunner.js';
+import { CloseTimeouts } from '../../src/channels/asgi/closeTimeouts.js';
 import { QueueConnection } from '../../src/channels/asgi/connection.js';
 import { ApplicationCloseTimeoutError, ASGIConnectionClosed } from '../../src/channels/asgi/errors.js';
 import { HttpCycle, type HttpAction } from '../../src/channels/asgi/httpCycle.js';
@@ -372,5 +373,89 @@ describe('AppRunner: options', () => {
     r.cancel();
     expect(clock.getDelayedCalls()).toEqual([]);
     expect(r.outcome?.kind).toBe('cancelled');
+  });
+});
+
+describe('AppRunner: fast paths', () => {
+  it("send gives a resolved Promise for an event carried out at once, the connection's Deferred otherwise", async () => {
+    const gate = new Deferred<void>();
+    const cycle = new HttpCycle((a) => (a.kind === 'body' ? gate : undefined));
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    let later!: PromiseLike<void>;
+    const r = new AppRunner(
+      async (_s, _receive, send) => {
+        const started = send({ type: 'http.response.start', status: 200 });
+        expect(started).toBeInstanceOf(Promise);
+        expect(sentAtOnce(started)).toBe(true);
+        // Every such send gives the same settled Promise: awaiting it resolves with nothing.
+        expect(await started).toBeUndefined();
+        seen.push('started');
+        later = send({ type: 'http.response.body', body: new Uint8Array([1]), more_body: true });
+        expect(later).toBeInstanceOf(Deferred); // flow control: waits for the gate
+        expect(sentAtOnce(later)).toBe(false);
+        await later;
+        seen.push('drained');
+        await send({ type: 'http.response.start', status: 200 }).then(undefined, (e: unknown) => errors.push(e));
+      },
+      scope,
+      cycle,
+      { clock: new Clock() },
+    );
+    r.start();
+    await settle();
+    expect(seen).toEqual(['started']);
+    gate.callback(undefined);
+    await r.whenFinished().addErrback(() => undefined);
+    expect(seen).toEqual(['started', 'drained']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(Error);
+    expect((errors[0] as Error).message).toMatch(/sent twice/);
+    flushLoggedErrors();
+  });
+
+  it('an application rejecting without a reason is a raised instance, as with a Deferred', async () => {
+    const { r, connection } = runner((() => Promise.reject(undefined)) as ASGIApplication);
+    r.start();
+    await r.whenFinished().addErrback(() => undefined);
+    expect(r.outcome?.kind).toBe('raised');
+    expect(connection.finished[0]!.value).toBeInstanceOf(Error);
+    expect(flushLoggedErrors()).toHaveLength(1);
+  });
+
+  it('with a shared CloseTimeouts: killed timeout seconds after its connection closed, as with its own timer', async () => {
+    const clock = new Clock();
+    const closeTimeouts = new CloseTimeouts(clock, 3);
+    const lingering = () => {
+      const connection = new Recorder();
+      const r = new AppRunner(() => new Deferred<void>(), scope, connection, { closeTimeouts, applicationCloseTimeout: 99 });
+      r.start();
+      return { r, connection };
+    };
+    const a = lingering();
+    const quick = new Recorder();
+    const q = new AppRunner(async (_s, receive) => void (await receive()), scope, quick, { closeTimeouts });
+    q.start();
+    a.connection.close();
+    quick.close();
+    clock.advance(1);
+    const b = lingering();
+    b.connection.close();
+    quick.put({ type: 'done' });
+    await q.whenFinished();
+    expect(closeTimeouts.size).toBe(2); // the one that ended left the list
+    clock.advance(1.9);
+    expect(a.r.finished).toBe(false);
+    clock.advance(0.1); // t = 3
+    expect(a.r.outcome?.kind).toBe('cancelled');
+    expect(b.r.finished).toBe(false);
+    clock.advance(0.9);
+    expect(b.r.finished).toBe(false);
+    clock.advance(0.1); // t = 4
+    expect(b.r.outcome?.kind).toBe('cancelled');
+    expect(q.outcome).toEqual({ kind: 'returned' });
+    const logged = flushLoggedErrors(ApplicationCloseTimeoutError);
+    expect(logged).toHaveLength(2);
+    expect(logged[0]!.value.message).toMatch(/3/);
   });
 });

@@ -5,14 +5,43 @@
 import { Deferred, fail, isThenable, succeed } from '../../defer/deferred.js';
 import { CancelledError } from '../../defer/errors.js';
 import { Failure } from '../../defer/failure.js';
-import type { IReactorTime, IDelayedCall } from '../../defer/clock.js';
+import type { IReactorTime } from '../../defer/clock.js';
 import { reactor } from '../../reactor/default.js';
 import { Logger } from '../../logger/index.js';
 import type { ASGIApplication, ASGIEvent, Scope } from '../types.js';
 import type { ASGIConnection } from './connection.js';
+import type { CloseTimeouts } from './closeTimeouts.js';
 import { ApplicationCloseTimeoutError, ASGIConnectionClosed } from './errors.js';
 
 const log = new Logger('spindle.channels');
+
+/**
+ * What the application's `send` gives when the connection carried the event out at once (see
+ * `ASGIConnection.trySend`): one resolved Promise for every such send. Sharing it is safe: a
+ * Promise's outcome cannot be changed from outside, and it is frozen against expando keys.
+ */
+const SENT: Promise<void> = Object.freeze(Promise.resolve()) as Promise<void>;
+
+/**
+ * Whether `result` (what an application's `send` gave) is the shared Promise of a send carried
+ * out at once: code that wants a Deferred for it (a consumer's `send`) can then use
+ * `succeed(undefined)` instead of following the Promise (a microtask, two closures).
+ */
+export function sentAtOnce(result: unknown): boolean {
+  return result === SENT;
+}
+
+/** A rejection as the Failure `Deferred.errback` would make of it. */
+function rejection(e: unknown): Failure {
+  if (e instanceof Failure) return e;
+  return new Failure(e === undefined ? new Error('Deferred.errback() was called without an error') : e);
+}
+
+/** A close-timeout countdown: a DelayedCall of its own, or a place in a shared {@link CloseTimeouts}. */
+interface Countdown {
+  active(): boolean;
+  cancel(): void;
+}
 
 /** Options of an {@link AppRunner}. */
 export interface AppRunnerOptions {
@@ -28,6 +57,12 @@ export interface AppRunnerOptions {
    * Default true, as a server does; the communicators turn it off and re-raise it in the test.
    */
   logErrors?: boolean;
+  /**
+   * Take the application-close timeout from this shared list instead (its clock and timeout
+   * replace `clock` and `applicationCloseTimeout`): a server running many instances arms one
+   * timer for all of them rather than one per instance.
+   */
+  closeTimeouts?: CloseTimeouts;
 }
 
 /** How an instance ended. */
@@ -36,11 +71,15 @@ export type AppOutcome =
   | { kind: 'raised'; failure: Failure }
   | { kind: 'cancelled'; failure: Failure };
 
+/** The outcome of every instance that returned (it carries nothing, so it is shared; frozen). */
+const RETURNED: AppOutcome = Object.freeze({ kind: 'returned' });
+
 /**
  * Runs one application instance on one {@link ASGIConnection}.
  *
  * - `receive`/`send` given to the application are the connection's, refused once the instance
- *   was cancelled (`CancelledError`).
+ *   was cancelled (`CancelledError`). A `send` the connection carries out at once (see
+ *   `ASGIConnection.trySend`) gives an already-resolved Promise rather than a Deferred.
  * - Whatever the application does — throw synchronously, reject, return a non-promise — ends up
  *   in {@link AppRunner.outcome} and in `connection.applicationFinished`, never in the caller:
  *   one crashing instance cannot affect another. An `ASGIConnectionClosed` that escapes the
@@ -67,20 +106,24 @@ export class AppRunner {
   readonly #clock: IReactorTime | null;
   readonly #closeTimeout: number;
   readonly #logErrors: boolean;
+  readonly #closeTimeouts: CloseTimeouts | null;
   #started = false;
   #outcome: AppOutcome | null = null;
   #returned: Deferred<unknown> | null = null;
-  #pending = new Set<Deferred<ASGIEvent>>();
-  #timer: IDelayedCall | null = null;
-  #watchers: Deferred<void>[] = [];
+  /** receive() calls not answered yet (made on first use: most instances never wait). */
+  #pending: Set<Deferred<ASGIEvent>> | null = null;
+  #timer: Countdown | null = null;
+  #watchers: Deferred<void>[] | null = null;
 
   /** @throws RangeError when `applicationCloseTimeout` is negative or not a number. */
   constructor(app: ASGIApplication, scope: Scope, connection: ASGIConnection, options: AppRunnerOptions = {}) {
     this.#app = app;
     this.#scope = scope;
     this.#connection = connection;
+    const shared = options.closeTimeouts ?? null;
+    this.#closeTimeouts = shared;
     this.#clock = options.clock ?? null;
-    const timeout = options.applicationCloseTimeout ?? 10;
+    const timeout = shared !== null ? shared.timeout : (options.applicationCloseTimeout ?? 10);
     if (!(timeout >= 0)) throw new RangeError('AppRunner: applicationCloseTimeout must be a number of seconds >= 0');
     this.#closeTimeout = timeout;
     this.#logErrors = options.logErrors ?? true;
@@ -122,7 +165,14 @@ export class AppRunner {
       this.#end(e);
       return this;
     }
-    if (isThenable(result)) {
+    if (result instanceof Promise) {
+      // Every async function: followed directly, without a Deferred (there is nothing to cancel
+      // in a native Promise; a killed instance's late outcome is ignored by #end anyway).
+      result.then(
+        () => this.#end(undefined, true),
+        (e: unknown) => this.#end(rejection(e)),
+      );
+    } else if (isThenable(result)) {
       const d = result instanceof Deferred ? (result as Deferred<unknown>) : Deferred.fromPromise(result);
       this.#returned = d;
       d.addCallbacks(
@@ -144,10 +194,11 @@ export class AppRunner {
     const o = this.#outcome;
     if (o !== null) return o.kind === 'returned' ? succeed<void>(undefined) : fail(o.failure);
     const d = new Deferred<void>((cancelled) => {
-      const i = this.#watchers.indexOf(cancelled);
-      if (i !== -1) this.#watchers.splice(i, 1);
+      const watchers = this.#watchers;
+      const i = watchers === null ? -1 : watchers.indexOf(cancelled);
+      if (i !== -1) watchers!.splice(i, 1);
     });
-    this.#watchers.push(d);
+    (this.#watchers ??= []).push(d);
     return d;
   }
 
@@ -160,9 +211,9 @@ export class AppRunner {
     if (this.#outcome !== null) return;
     this.#outcome = { kind: 'cancelled', failure: new Failure(error) };
     this.#stopTimer();
-    const pending = [...this.#pending];
-    this.#pending.clear();
-    for (const d of pending) d.cancel();
+    const waiting = this.#pending;
+    this.#pending = null;
+    if (waiting !== null) for (const d of [...waiting]) d.cancel();
     const returned = this.#returned;
     if (returned !== null) {
       returned.cancel();
@@ -182,19 +233,23 @@ export class AppRunner {
       return fail(e);
     }
     if (!d.called) {
-      this.#pending.add(d);
+      const pending = (this.#pending ??= new Set());
+      pending.add(d);
       d.addBoth((r: ASGIEvent | Failure) => {
-        this.#pending.delete(d);
+        pending.delete(d);
         return r;
       });
     }
     return d;
   }
 
-  #send(event: ASGIEvent): Deferred<void> {
+  #send(event: ASGIEvent): PromiseLike<void> {
     if (this.#outcome?.kind === 'cancelled') return fail(new CancelledError('the application instance was cancelled'));
+    const connection = this.#connection;
     try {
-      return this.#connection.send(event);
+      if (connection.trySend === undefined) return connection.send(event);
+      // Carried out at once (nearly every send): the shared resolved Promise, no Deferred.
+      return connection.trySend(event) ?? SENT;
     } catch (e) {
       return fail(e);
     }
@@ -206,13 +261,13 @@ export class AppRunner {
     this.#stopTimer();
     let failure: Failure | null = null;
     if (ok) {
-      this.#outcome = { kind: 'returned' };
+      this.#outcome = RETURNED;
     } else {
       failure = Failure.from(error);
       if (failure.check(ASGIConnectionClosed) !== null) {
         // ASGI: a send on a closed connection may raise; the server swallows it, unlogged.
         failure = null;
-        this.#outcome = { kind: 'returned' };
+        this.#outcome = RETURNED;
       } else {
         this.#outcome = { kind: 'raised', failure };
         if (this.#logErrors) {
@@ -236,7 +291,8 @@ export class AppRunner {
   #notify(): void {
     const o = this.#outcome!;
     const watchers = this.#watchers;
-    this.#watchers = [];
+    if (watchers === null) return;
+    this.#watchers = null;
     for (const w of watchers) {
       if (o.kind === 'returned') w.callback(undefined);
       else w.errback(o.failure);
@@ -246,6 +302,14 @@ export class AppRunner {
   #connectionClosed(): void {
     if (this.#outcome !== null || this.#timer !== null || !this.#started) return;
     if (this.#closeTimeout === Infinity) return;
+    const shared = this.#closeTimeouts;
+    if (shared !== null) {
+      this.#timer = shared.start(() => {
+        this.#timer = null;
+        this.#kill();
+      });
+      return;
+    }
     const clock = this.#clock ?? reactor;
     this.#timer = clock.callLater(this.#closeTimeout, () => {
       this.#timer = null;

@@ -9,7 +9,7 @@ import { EventWaiters } from './waiters.js';
 import { Deferred, fail, succeed } from '../../defer/deferred.js';
 import type { Failure } from '../../defer/failure.js';
 import type { ASGIEvent, Headers } from '../types.js';
-import { emitActions, type ASGIConnection } from './connection.js';
+import { emitActions, joinWaits, waitFor, type ASGIConnection } from './connection.js';
 import { ASGIConnectionClosed, ASGIProtocolError } from './errors.js';
 import { checkBool, checkBytes, checkHeaders, checkStatus, concatBytes, plainTextResponse, requireEvent } from './validate.js';
 
@@ -36,6 +36,9 @@ export type HttpAction =
   | { kind: 'error-response'; status: number; headers: Headers; body: Uint8Array; reason: string; error: Error | null }
   | { kind: 'abort'; error: Error }
   | { kind: 'resume-reading' };
+
+/** The one `finish` action (it carries nothing, so it is shared; frozen: no handler can change it). */
+const FINISH: HttpAction = Object.freeze({ kind: 'finish' });
 
 /** Receives the {@link HttpAction}s; returning a PromiseLike delays the `send` that caused it (flow control). */
 export type HttpActionHandler = (action: HttpAction) => void | PromiseLike<void>;
@@ -91,19 +94,20 @@ export class HttpCycle implements ASGIConnection {
   #paused = false;
   #response: ResponseState = 'none';
   #status = 0;
-  #headers: Headers = [];
+  #headers: Headers | null = null;
   #disconnected = false;
   #finished = false;
   #closeNotified = false;
-  readonly #waiters = new EventWaiters();
+  /** Made on the first receive(): an application that never reads needs none. */
+  #waiters: EventWaiters | null = null;
 
   /**
    * @param onAction called synchronously with every action, in order.
    * @throws RangeError when `highWaterMark` is not a positive number.
    */
-  constructor(onAction: HttpActionHandler, options: HttpCycleOptions = {}) {
+  constructor(onAction: HttpActionHandler, options?: HttpCycleOptions) {
     this.#onAction = onAction;
-    const hwm = options.highWaterMark ?? 65536;
+    const hwm = options?.highWaterMark ?? 65536;
     if (!(hwm > 0)) throw new RangeError('HttpCycle: highWaterMark must be a positive number of bytes');
     this.#highWaterMark = hwm;
   }
@@ -165,10 +169,19 @@ export class HttpCycle implements ASGIConnection {
   // ------------------------------------------------------------------ application side
 
   receive(): Deferred<ASGIEvent> {
-    return this.#waiters.receive(() => this.#take());
+    return (this.#waiters ??= new EventWaiters()).receive(() => this.#take());
   }
 
   send(event: ASGIEvent): Deferred<void> {
+    return this.trySend(event) ?? succeed<void>(undefined);
+  }
+
+  /**
+   * {@link HttpCycle.send} without a Deferred for the common outcome: null when the event was
+   * carried out at once (every start; a body the connection took without pushing back), else
+   * the Deferred `send` gives (its failure, or its wait for flow control).
+   */
+  trySend(event: ASGIEvent): Deferred<void> | null {
     try {
       requireEvent(event);
     } catch (e) {
@@ -216,7 +229,7 @@ export class HttpCycle implements ASGIConnection {
 
   // ------------------------------------------------------------------ internals
 
-  #start(event: ASGIEvent): Deferred<void> {
+  #start(event: ASGIEvent): null {
     if (this.#response !== 'none') {
       throw new ASGIProtocolError('http.response.start sent twice: the response has already started', event.type);
     }
@@ -228,28 +241,33 @@ export class HttpCycle implements ASGIConnection {
     this.#status = status;
     this.#headers = headers;
     this.#response = 'started';
-    return succeed<void>(undefined);
+    return null;
   }
 
-  #body(event: ASGIEvent): Deferred<void> {
+  #body(event: ASGIEvent): Deferred<void> | null {
     if (this.#response === 'none') {
       throw new ASGIProtocolError('http.response.body sent before http.response.start', event.type);
     }
     const body = checkBytes(event, 'body');
     const more = checkBool(event, 'more_body');
-    const actions: HttpAction[] = [];
-    if (this.#response === 'started') {
-      actions.push({ kind: 'head', status: this.#status, headers: this.#headers, contentLength: more ? null : body.length });
-      this.#response = 'streaming';
+    // The state moves first, then the actions run in order (as emitActions would run them, but
+    // without building the list: this is every response's path).
+    const head = this.#response === 'started';
+    if (head) this.#response = 'streaming';
+    if (!more) this.#response = 'complete';
+    const onAction = this.#onAction;
+    let wait: PromiseLike<void> | null = null;
+    let failed: Deferred<void> | null = null;
+    try {
+      if (head) wait = joinWaits(wait, onAction({ kind: 'head', status: this.#status, headers: this.#headers!, contentLength: more ? null : body.length }));
+      if (body.length > 0) wait = joinWaits(wait, onAction({ kind: 'body', body }));
+      if (!more) wait = joinWaits(wait, onAction(FINISH));
+    } catch (e) {
+      failed = fail(e);
     }
-    if (body.length > 0) actions.push({ kind: 'body', body });
-    if (!more) {
-      actions.push({ kind: 'finish' });
-      this.#response = 'complete';
-    }
-    const done = this.#emit(actions);
     if (!more) this.#closedNow();
-    return done;
+    if (failed !== null) return failed;
+    return wait === null ? null : waitFor(wait);
   }
 
   #violation(error: ASGIProtocolError): Deferred<void> {
@@ -283,7 +301,8 @@ export class HttpCycle implements ASGIConnection {
   }
 
   #serveWaiters(): void {
-    this.#waiters.serve(() => this.#take());
+    const waiters = this.#waiters;
+    if (waiters !== null && waiters.waiting) waiters.serve(() => this.#take());
   }
 
   #closedNow(): void {

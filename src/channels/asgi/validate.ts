@@ -42,13 +42,26 @@ export function checkStatus(event: ASGIEvent): number {
   return status;
 }
 
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
+/** What {@link tokenCase} says of a string that is not a token. */
+const NOT_TOKEN = -1;
+/** A token with no upper-case letter. */
+const LOWER_TOKEN = 0;
+/** A token with an upper-case letter. */
+const MIXED_TOKEN = 1;
+
+/**
+ * Whether `s` is a token and, in the same pass, whether it has upper-case letters: a name that
+ * is already lower-case (as ASGI applications send them) is kept as it is, no new string.
+ */
+function tokenCase(s: string): number {
+  if (s.length === 0) return NOT_TOKEN;
+  let upper = LOWER_TOKEN;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0x7f || TOKEN[c] === 0) return false;
+    if (c > 0x7f || TOKEN[c] === 0) return NOT_TOKEN;
+    if (c >= 0x41 && c <= 0x5a) upper = MIXED_TOKEN;
   }
-  return true;
+  return upper;
 }
 
 function isFieldValue(s: string): boolean {
@@ -71,13 +84,17 @@ export function checkHeaders(event: ASGIEvent, key = 'headers'): Headers {
   if (!Array.isArray(headers)) {
     throw new ASGIProtocolError(`${event.type}: "${key}" must be an array of [name, value] pairs, not ${describe(headers)}`, event.type);
   }
+  // A copy (of the strings, in new pairs): the application may change its arrays afterwards,
+  // and what is written must be what was checked.
+  const n = headers.length;
   const out: Headers = [];
-  for (let i = 0; i < headers.length; i++) {
+  for (let i = 0; i < n; i++) {
     const pair: unknown = headers[i];
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw new ASGIProtocolError(`${event.type}: ${key}[${i}] must be a [name, value] pair, not ${describe(pair)}`, event.type);
     }
-    const [name, value] = pair as [unknown, unknown];
+    const name: unknown = pair[0];
+    const value: unknown = pair[1];
     if (typeof name !== 'string' || typeof value !== 'string') {
       const bad = typeof name !== 'string' ? name : value;
       throw new ASGIProtocolError(
@@ -85,7 +102,8 @@ export function checkHeaders(event: ASGIEvent, key = 'headers'): Headers {
         event.type,
       );
     }
-    if (!isToken(name)) {
+    const kind = tokenCase(name);
+    if (kind === NOT_TOKEN) {
       throw new ASGIProtocolError(`${event.type}: ${key}[${i}] has an invalid header name ${JSON.stringify(name)}`, event.type);
     }
     if (!isFieldValue(value)) {
@@ -94,7 +112,7 @@ export function checkHeaders(event: ASGIEvent, key = 'headers'): Headers {
         event.type,
       );
     }
-    out.push([name.toLowerCase(), value]);
+    out.push([kind === MIXED_TOKEN ? name.toLowerCase() : name, value]);
   }
   return out;
 }

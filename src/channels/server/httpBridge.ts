@@ -6,24 +6,22 @@
  */
 import { Deferred } from '../../defer/deferred.js';
 import type { IDelayedCall, IReactorTime } from '../../defer/clock.js';
-import type { Failure } from '../../defer/failure.js';
+import { Failure } from '../../defer/failure.js';
 import type { Request } from '../../http/request.js';
 import { Logger } from '../../logger/index.js';
 import type { IPushProducer } from '../../reactor/interfaces.js';
-import { AppRunner } from '../asgi/appRunner.js';
+import { AppRunner, type AppRunnerOptions } from '../asgi/appRunner.js';
 import type { ASGIConnection } from '../asgi/connection.js';
 import { ASGIConnectionClosed, ASGIProtocolError } from '../asgi/errors.js';
 import { HttpCycle, type HttpAction } from '../asgi/httpCycle.js';
 import { plainTextResponse } from '../asgi/validate.js';
 import type { ASGIApplication, ASGIEvent, ChannelLayer, Headers, Scope } from '../types.js';
-import { connectionEnds, type TrustedProxies } from './proxy.js';
+import { connectionEnds, ipPair, serverPair, type TrustedProxies } from './proxy.js';
 
 const log = new Logger('spindle.channels.server');
 
 const EMPTY = new Uint8Array(0);
 
-/** The ASGI versions every connection scope carries. */
-const ASGI_VERSIONS = Object.freeze({ version: '3.0', spec_version: '2.5' });
 
 /** What the server shares with every bridge. */
 export interface BridgeContext {
@@ -43,6 +41,14 @@ export interface BridgeContext {
   readonly maxBodySize: number;
   /** The lifespan state to copy into each scope, or null when lifespan is not in use. */
   lifespanState(): Record<string, unknown> | null;
+  /**
+   * The options of every HTTP instance's runner, made once: typically with the server's
+   * `closeTimeouts` (the application-close timeouts on one timer). Absent: `clock` and
+   * `applicationCloseTimeout`, a timer per instance.
+   */
+  readonly httpRunnerOptions?: AppRunnerOptions;
+  /** Told when an HTTP application instance starts, and again when it has ended (the server counts them). */
+  readonly httpInstances?: { started(): void; ended(): void };
 }
 
 /** Whether `path` is `root` or below it (`/app` and `/app/x`, not `/application`). */
@@ -50,13 +56,29 @@ function underRoot(path: string, root: string): boolean {
   return path === root || (path.startsWith(root) && (root.endsWith('/') || path.charCodeAt(root.length) === 0x2f));
 }
 
+/** ASGI wants the method upper-case; the common ones are, and need no new string. */
+function upperMethod(method: string): string {
+  switch (method) {
+    case 'GET':
+    case 'POST':
+    case 'HEAD':
+    case 'PUT':
+    case 'DELETE':
+    case 'PATCH':
+    case 'OPTIONS':
+      return method;
+    default:
+      return method.toUpperCase();
+  }
+}
+
 /** The request's header fields as ASGI headers: lower-case names, latin1 values, in order. */
 function scopeHeaders(request: Request): Headers {
   const list = request.requestHeaders;
   const names = list.names;
   const raw = list.raw;
-  const out: Headers = new Array<[string, string]>(names.length);
-  for (let i = 0; i < names.length; i++) out[i] = [names[i]!, raw[2 * i + 1]!];
+  const out: Headers = [];
+  for (let i = 0; i < names.length; i++) out.push([names[i]!, raw[2 * i + 1]!]);
   return out;
 }
 
@@ -76,28 +98,67 @@ function scopeHeaders(request: Request): Headers {
  */
 export function connectionScope(request: Request, type: 'http' | 'websocket', ctx: BridgeContext): Scope {
   const transport = request.transport;
-  const ends = connectionEnds(transport.getPeer(), transport.getHost(), request.isSecure(), request.requestHeaders, ctx.proxies);
+  const proxies = ctx.proxies;
+  let client: [string, number] | null;
+  let server: [string, number | null] | null;
+  let secure: boolean;
+  if (proxies === null) {
+    // No proxy to believe: the connection's own ends, without connectionEnds' intermediate object.
+    client = ipPair(transport.getPeer());
+    server = serverPair(transport.getHost());
+    secure = request.isSecure();
+  } else {
+    const ends = connectionEnds(transport.getPeer(), transport.getHost(), request.isSecure(), request.requestHeaders, proxies);
+    client = ends.client;
+    server = ends.server;
+    secure = ends.secure;
+  }
   const root = ctx.rootPath;
   let path = request.path;
   if (root !== '' && !underRoot(path, root)) path = root.endsWith('/') && path.startsWith('/') ? root + path.slice(1) : root + path;
-  const method = request.method;
+  // New objects per scope (`asgi`, `headers`, `client`, `server`), never shared constants: an
+  // application may change its scope.
+  const asgi = { version: '3.0', spec_version: '2.5' };
+  const httpVersion = request.versionMinor === 0 ? '1.0' : '1.1';
+  const scheme = type === 'http' ? (secure ? 'https' : 'http') : secure ? 'wss' : 'ws';
+  const headers = scopeHeaders(request);
+  const state = ctx.lifespanState();
+  const layer = ctx.channelLayer;
+  if (type === 'http' && state === null && layer !== null) {
+    // The usual HTTP scope in one literal (same keys, same order as below): a key added later
+    // moves the object to another shape and allocates an out-of-object property store.
+    return {
+      type,
+      asgi,
+      http_version: httpVersion,
+      scheme,
+      path,
+      raw_path: request.rawPath,
+      query_string: request.rawQuery,
+      root_path: root,
+      headers,
+      client,
+      server,
+      method: upperMethod(request.method),
+      channel_layer: layer,
+    };
+  }
   const scope: Scope = {
     type,
-    asgi: { ...ASGI_VERSIONS },
-    http_version: request.versionMinor === 0 ? '1.0' : '1.1',
-    scheme: type === 'http' ? (ends.secure ? 'https' : 'http') : ends.secure ? 'wss' : 'ws',
+    asgi,
+    http_version: httpVersion,
+    scheme,
     path,
     raw_path: request.rawPath,
     query_string: request.rawQuery,
     root_path: root,
-    headers: scopeHeaders(request),
-    client: ends.client,
-    server: ends.server,
+    headers,
+    client,
+    server,
   };
-  if (type === 'http') scope.method = method === method.toUpperCase() ? method : method.toUpperCase();
-  const state = ctx.lifespanState();
+  if (type === 'http') scope.method = upperMethod(request.method);
   if (state !== null) scope.state = { ...state };
-  if (ctx.channelLayer !== null) scope.channel_layer = ctx.channelLayer;
+  if (layer !== null) scope.channel_layer = layer;
   return scope;
 }
 
@@ -116,52 +177,21 @@ export function respondPlain(request: Request, status: number, text: string, clo
 
 /**
  * Drop the connection of `request` at once: the response cannot be completed correctly, and the
- * client must not take a truncated one for a whole one.
+ * client must not take a truncated one for a whole one. Through the channel, so the complete
+ * responses to earlier pipelined requests it still holds for one write go out first.
  */
 export function abortRequest(request: Request): void {
   if (request.disconnected) return;
-  request.transport.abortConnection();
-}
-
-/**
- * The `ASGIConnection` the application sees: the cycle, with the request body attached on the
- * application's first `receive()` — so a client waiting on `Expect: 100-continue` gets its
- * `100` only when the application reads the body, and an application that answers without
- * reading it lets the HTTP layer drain or close as it should.
- */
-class BodyOnDemand implements ASGIConnection {
-  #attached = false;
-  constructor(
-    private readonly cycle: HttpCycle,
-    private readonly attach: () => void,
-  ) {}
-  get closed(): boolean {
-    return this.cycle.closed;
-  }
-  get onClosed(): (() => void) | null {
-    return this.cycle.onClosed;
-  }
-  set onClosed(fn: (() => void) | null) {
-    this.cycle.onClosed = fn;
-  }
-  receive(): Deferred<ASGIEvent> {
-    if (!this.#attached) {
-      this.#attached = true;
-      if (!this.cycle.closed) this.attach();
-    }
-    return this.cycle.receive();
-  }
-  send(event: ASGIEvent): Deferred<void> {
-    return this.cycle.send(event);
-  }
-  applicationFinished(failure: Failure | null): void {
-    this.cycle.applicationFinished(failure);
-  }
+  request.channel._abort();
 }
 
 /**
  * One HTTP request run through an application.
  *
+ * - The bridge is the `ASGIConnection` the application's runner sees: the cycle, with the
+ *   request body attached on the application's first `receive()` — so a client waiting on
+ *   `Expect: 100-continue` gets its `100` only when the application reads the body, and an
+ *   application that answers without reading it lets the HTTP layer drain or close as it should.
  * - The request body reaches the application as `http.request` chunks as they arrive; when the
  *   application falls behind (the cycle's 64 KiB buffer is full) the request stops reading
  *   (`pauseBody`), which slows the client down. A body over `maxBodySize` is refused with 413
@@ -176,28 +206,31 @@ class BodyOnDemand implements ASGIConnection {
  * - With `httpTimeout`, an application that has not started its response in time is answered
  *   503 (and one that is mid-response is aborted); it then sees `http.disconnect`.
  */
-export class HttpBridge implements IPushProducer {
+export class HttpBridge implements IPushProducer, ASGIConnection {
   readonly cycle: HttpCycle;
   readonly runner: AppRunner;
   readonly #request: Request;
   readonly #ctx: BridgeContext;
+  #attached = false;
   #whole = false;
   #held: Uint8Array | null = null;
   #bodyBytes = 0;
   #refused = false;
   #timer: IDelayedCall | null = null;
   #paused = false;
-  #flowWaiters: Deferred<void>[] = [];
+  /** Sends waiting for the client's connection to drain; null while there are none. */
+  #flowWaiters: Deferred<void>[] | null = null;
 
   constructor(request: Request, app: ASGIApplication, ctx: BridgeContext) {
     this.#request = request;
     this.#ctx = ctx;
     this.cycle = new HttpCycle((action) => this.#perform(action));
-    const connection = new BodyOnDemand(this.cycle, () => this.#attachBody());
-    this.runner = new AppRunner(app, connectionScope(request, 'http', ctx), connection, {
-      clock: ctx.clock,
-      applicationCloseTimeout: ctx.applicationCloseTimeout,
-    });
+    this.runner = new AppRunner(
+      app,
+      connectionScope(request, 'http', ctx),
+      this,
+      ctx.httpRunnerOptions ?? { clock: ctx.clock, applicationCloseTimeout: ctx.applicationCloseTimeout },
+    );
   }
 
   /**
@@ -211,19 +244,61 @@ export class HttpBridge implements IPushProducer {
       respondPlain(request, 413, 'Request Entity Too Large');
       return false;
     }
-    request.notifyFinish().addCallbacks(
-      () => this.#ended(null),
-      () => {
+    // One step for both outcomes: the response was finished, or the client left first.
+    request.notifyFinish().addBoth((r: unknown) => {
+      if (r instanceof Failure) {
         this.#ended(new ASGIConnectionClosed('the client disconnected'));
         this.cycle.pushDisconnect();
-      },
-    );
+      } else {
+        this.#ended(null);
+      }
+      return undefined;
+    });
     const timeout = this.#ctx.httpTimeout;
     if (timeout !== null && timeout !== Infinity) {
       this.#timer = this.#ctx.clock.callLater(timeout, () => this.#timedOut(timeout));
     }
+    this.#ctx.httpInstances?.started();
     this.runner.start();
     return true;
+  }
+
+  // ------------------------------------------------------------------ ASGIConnection (for the runner)
+
+  get closed(): boolean {
+    return this.cycle.closed;
+  }
+
+  get onClosed(): (() => void) | null {
+    return this.cycle.onClosed;
+  }
+
+  set onClosed(fn: (() => void) | null) {
+    this.cycle.onClosed = fn;
+  }
+
+  receive(): Deferred<ASGIEvent> {
+    if (!this.#attached) {
+      this.#attached = true;
+      if (!this.cycle.closed) this.#attachBody();
+    }
+    return this.cycle.receive();
+  }
+
+  send(event: ASGIEvent): Deferred<void> {
+    return this.cycle.send(event);
+  }
+
+  trySend(event: ASGIEvent): Deferred<void> | null {
+    return this.cycle.trySend(event);
+  }
+
+  applicationFinished(failure: Failure | null): void {
+    try {
+      this.cycle.applicationFinished(failure);
+    } finally {
+      this.#ctx.httpInstances?.ended();
+    }
   }
 
   // ------------------------------------------------------------------ IPushProducer (response body)
@@ -288,7 +363,9 @@ export class HttpBridge implements IPushProducer {
       switch (action.kind) {
         case 'head':
           request.setResponseCode(action.status);
-          for (const [name, value] of action.headers) {
+          const headers = action.headers;
+          for (let i = 0; i < headers.length; i++) {
+            const [name, value] = headers[i]!;
             if (name !== 'transfer-encoding') request.addHeader(name, value);
           }
           if (action.contentLength !== null) {
@@ -355,14 +432,14 @@ export class HttpBridge implements IPushProducer {
 
   #waitForDrain(): Deferred<void> {
     const d = new Deferred<void>();
-    this.#flowWaiters.push(d);
+    (this.#flowWaiters ??= []).push(d);
     return d;
   }
 
   #releaseFlow(error: Error | null): void {
     const waiters = this.#flowWaiters;
-    if (waiters.length === 0) return;
-    this.#flowWaiters = [];
+    if (waiters === null) return;
+    this.#flowWaiters = null;
     for (const d of waiters) {
       if (error === null) d.callback(undefined);
       else d.errback(error);

@@ -24,9 +24,19 @@ export interface ForwardedFields {
   getAll(lowerName: string): string[];
 }
 
-/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it maps. */
+/** Whether `s` has a character `toLowerCase` would change (any non-ASCII one counts). */
+function needsLowering(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c > 0x7f) return true;
+  }
+  return false;
+}
+
+/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it maps; lower-case. */
 function plainHost(host: string): string {
-  const lower = host.toLowerCase();
+  // Every scope asks (client and server), and hosts come lower-case already: no new string then.
+  const lower = needsLowering(host) ? host.toLowerCase() : host;
   if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
   return lower;
 }
@@ -89,13 +99,13 @@ export class TrustedProxies {
   }
 }
 
-/** `[host, port]` of an IP address; null for UNIX sockets. */
-function ipPair(addr: Address): [string, number] | null {
+/** `[host, port]` of an IP address (the client end of a scope); null for UNIX sockets. */
+export function ipPair(addr: Address): [string, number] | null {
   return 'host' in addr ? [plainHost(addr.host), addr.port] : null;
 }
 
 /** The server end: `[host, port]`, or `[path, null]` for a UNIX socket. */
-function serverPair(addr: Address): [string, number | null] | null {
+export function serverPair(addr: Address): [string, number | null] | null {
   if ('host' in addr) return [plainHost(addr.host), addr.port];
   return addr.name === null ? null : [addr.name, null];
 }

@@ -16,6 +16,7 @@ import { reactor as defaultReactor } from '../../reactor/default.js';
 import { serverFromString } from '../../reactor/endpoints/server.js';
 import type { IListeningPort, IReactor, IStreamServerEndpoint } from '../../reactor/interfaces.js';
 import type { AppRunner } from '../asgi/appRunner.js';
+import { CloseTimeouts } from '../asgi/closeTimeouts.js';
 import { Lifespan } from '../asgi/lifespan.js';
 import { InMemoryChannelLayer } from '../layers/inMemory.js';
 import type { ASGIApplication, ChannelLayer } from '../types.js';
@@ -111,7 +112,8 @@ type Phase = 'new' | 'starting' | 'serving' | 'stopping' | 'stopped';
  *   strictly: a protocol violation fails the application's `send` (and aborts an HTTP
  *   connection), a crash before the response is a 500, after it an abort, a WebSocket closed
  *   before accepting a 403. One instance crashing never affects another: each has its own
- *   runner and its own application-close timer (there is no shared reaper loop).
+ *   runner and its own application-close deadline (HTTP instances share one timer armed for
+ *   the earliest deadline; there is no reaper loop polling them).
  * - Scopes use ASGI's keys (spec 2.5), with `state` copied from lifespan and the layer as
  *   `channel_layer`.
  * - `stop()` is graceful: stop accepting, close WebSockets with 1001, finish in-flight HTTP
@@ -135,7 +137,9 @@ export class SpindleServer {
   #lifespan: Lifespan | null = null;
   #phase: Phase = 'new';
   #ports: IListeningPort[] = [];
+  /** WebSocket instances (HTTP ones are only counted: there are many, and they are short). */
   #runners = new Set<AppRunner>();
+  #httpInstances = 0;
   #websockets = new Set<WebsocketBridge>();
   #idleWaiters: Deferred<void>[] = [];
   #stopped: Deferred<void> | null = null;
@@ -162,15 +166,31 @@ export class SpindleServer {
       const l = this.#lifespan;
       return l !== null && l.supported === true ? l.state : null;
     };
+    const applicationCloseTimeout = seconds('applicationCloseTimeout', options.applicationCloseTimeout, 10)!;
     this.#ctx = {
       clock: this.reactor,
       rootPath: rootPath.length > 1 && rootPath.endsWith('/') ? rootPath.slice(0, -1) : rootPath,
       proxies: proxy === false ? null : new TrustedProxies(proxy.trusted),
       channelLayer: this.channelLayer,
-      applicationCloseTimeout: seconds('applicationCloseTimeout', options.applicationCloseTimeout, 10)!,
+      applicationCloseTimeout,
       httpTimeout: seconds('httpTimeout', options.httpTimeout, null),
       maxBodySize,
       lifespanState,
+      httpRunnerOptions: {
+        clock: this.reactor,
+        applicationCloseTimeout,
+        // Most HTTP instances outlive their response by a few microtasks: one timer for all.
+        closeTimeouts: new CloseTimeouts(this.reactor, applicationCloseTimeout),
+      },
+      httpInstances: {
+        started: () => {
+          this.#httpInstances++;
+        },
+        ended: () => {
+          this.#httpInstances--;
+          this.#checkIdle();
+        },
+      },
     };
     this.#wsOptions = {
       connectTimeout: seconds('websocketConnectTimeout', options.websocketConnectTimeout, 5),
@@ -228,7 +248,7 @@ export class SpindleServer {
 
   /** Application instances running (HTTP requests and WebSockets). */
   get instanceCount(): number {
-    return this.#runners.size;
+    return this.#runners.size + this.#httpInstances;
   }
 
   /** The HTTP factory the ports listen with (to listen on more endpoints yourself). */
@@ -335,21 +355,26 @@ export class SpindleServer {
       bridge.start();
       return;
     }
-    const bridge = new HttpBridge(request, this.#app, this.#ctx);
-    if (bridge.start()) this.#track(bridge.runner);
+    // Counted through ctx.httpInstances, which the bridge tells when its instance starts and ends.
+    new HttpBridge(request, this.#app, this.#ctx).start();
   }
 
   #track(runner: AppRunner): void {
     this.#runners.add(runner);
     runner.whenFinished().addBoth(() => {
       this.#runners.delete(runner);
-      if (this.#runners.size === 0 && this.#idleWaiters.length > 0) {
-        const waiters = this.#idleWaiters;
-        this.#idleWaiters = [];
-        for (const d of waiters) d.callback(undefined);
-      }
+      this.#checkIdle();
       return undefined;
     });
+  }
+
+  /** No instance left: wake whoever waits for that (a stop). */
+  #checkIdle(): void {
+    if (this.#runners.size === 0 && this.#httpInstances === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const d of waiters) d.callback(undefined);
+    }
   }
 
   // ------------------------------------------------------------------ stopping
@@ -393,7 +418,7 @@ export class SpindleServer {
 
   /** Every application instance has ended (each is bounded by its application-close timeout). */
   #instancesDone(): Deferred<void> {
-    if (this.#runners.size === 0) return succeed<void>(undefined);
+    if (this.#runners.size === 0 && this.#httpInstances === 0) return succeed<void>(undefined);
     const d = new Deferred<void>();
     this.#idleWaiters.push(d);
     return d;
