@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { Buffer } from 'node:buffer';
 import {
   CloseCode,
   DEFAULT_MAX_BUFFERED_CHUNKS,
@@ -38,6 +39,13 @@ export interface FrameHandler {
    * validate it (see {@link Utf8Validator}) and cap its inflated size.
    */
   onMessage?(data: Buffer, isText: boolean, compressed: boolean): void;
+  /**
+   * Optional, `delivery: 'message'` only: when present, every uncompressed text message comes
+   * here instead of `onMessage`, validated and already decoded. The parser decodes it straight
+   * from the received bytes (no intermediate Buffer view), and as Latin-1 — a plain byte copy,
+   * the same string — when every byte was ASCII.
+   */
+  onText?(text: string): void;
   /** `delivery: 'stream'`: a data message begins (its first frame header was accepted). */
   onMessageStart?(isText: boolean, compressed: boolean): void;
   /**
@@ -111,6 +119,22 @@ const COALESCE_BLOCK = 16 * 1024;
 // (a typed array and its buffer cost ~180 bytes per connection); it is copied here right before
 // each unmask, which runs to completion before any other parser can use this scratch.
 const MASK_SCRATCH = new Uint8Array(4);
+// Payloads shorter than this are unmasked by a byte loop here (applyMask's word loop needs a
+// typed-array view per call, which costs more than it saves on small frames).
+const SMALL_UNMASK = 64;
+// Text chunks shorter than this are scanned for ASCII here: pure-ASCII text skips the UTF-8
+// state machine and decodes as Latin-1. Longer ones go to the validator's native check.
+const ASCII_SCAN_MAX = 256;
+
+/** The index of the first byte in `buf[pos:end]` that is not ASCII, or `end`. */
+function asciiPrefix(buf: Buffer, pos: number, end: number): number {
+  let i = pos;
+  for (; i + 4 <= end; i += 4) {
+    if (((buf[i]! | buf[i + 1]! | buf[i + 2]! | buf[i + 3]!) & 0x80) !== 0) break;
+  }
+  while (i < end && buf[i]! < 0x80) i++;
+  return i;
+}
 
 function toBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -177,8 +201,14 @@ export class FrameParser {
   private messageLength = 0;
   private messageFrames = 0;
   private validateText = false;
+  /** Every byte of the current text message so far was ASCII (and the validator is idle). */
+  private messageAscii = false;
   private readonly utf8 = new Utf8Validator();
+  // A message whose payload is all in one received chunk is kept as that chunk and a range,
+  // so that text can be decoded without making a view first.
   private first: Buffer | null = null;
+  private firstStart = 0;
+  private firstEnd = 0;
   private parts: Buffer[] = [];
   private tail: Buffer | null = null;
   private tailStart = 0;
@@ -357,6 +387,7 @@ export class FrameParser {
         this.messageLength = 0;
         this.messageFrames = 0;
         this.validateText = this.messageText && !this.rsv1;
+        this.messageAscii = this.validateText;
         if (this.validateText) this.utf8.reset();
       }
       if (this.frameLength > this.maxMessageSize - this.messageLength) {
@@ -415,14 +446,45 @@ export class FrameParser {
     else this.m3 = b;
   }
 
-  /** Unmask `n` payload bytes at `pos` in place, continuing the key where the frame is. */
-  private unmask(buf: Buffer, pos: number, n: number): void {
+  /**
+   * Unmask `n` payload bytes at `pos` in place, continuing the key where the frame is. Returns
+   * the bitwise OR of the unmasked bytes when it saw each of them (small payloads: below 0x80
+   * means all ASCII, which spares text a second pass), else 0xff.
+   */
+  private unmask(buf: Buffer, pos: number, n: number): number {
+    if (n < SMALL_UNMASK) {
+      const end = pos + n;
+      let i = pos;
+      let seen = 0;
+      // Finish the key's current turn, then four bytes at a time.
+      for (let p = this.payloadDone & 3; p !== 0 && i < end; p = (p + 1) & 3, i++) {
+        const b = buf[i]! ^ (p === 1 ? this.m1 : p === 2 ? this.m2 : this.m3);
+        buf[i] = b;
+        seen |= b;
+      }
+      const m0 = this.m0, m1 = this.m1, m2 = this.m2, m3 = this.m3;
+      for (; i + 4 <= end; i += 4) {
+        const b0 = buf[i]! ^ m0, b1 = buf[i + 1]! ^ m1, b2 = buf[i + 2]! ^ m2, b3 = buf[i + 3]! ^ m3;
+        buf[i] = b0;
+        buf[i + 1] = b1;
+        buf[i + 2] = b2;
+        buf[i + 3] = b3;
+        seen |= b0 | b1 | b2 | b3;
+      }
+      for (let m = 0; i < end; i++, m++) {
+        const b = buf[i]! ^ (m === 0 ? m0 : m === 1 ? m1 : m2);
+        buf[i] = b;
+        seen |= b;
+      }
+      return seen;
+    }
     const key = MASK_SCRATCH;
     key[0] = this.m0;
     key[1] = this.m1;
     key[2] = this.m2;
     key[3] = this.m3;
     applyMask(buf, pos, buf, pos, n, key, 0, this.payloadDone);
+    return 0xff;
   }
 
   private controlFrame(payload: Buffer): void {
@@ -455,25 +517,34 @@ export class FrameParser {
 
   private dataPayload(buf: Buffer, pos: number, n: number): void {
     const end = pos + n;
-    if (this.masked) this.unmask(buf, pos, n);
-    if (this.validateText && this.utf8.write(buf, pos, end) !== -1) {
-      return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+    const seen = this.masked ? this.unmask(buf, pos, n) : 0xff;
+    if (this.validateText) {
+      let from = pos;
+      if (this.messageAscii) {
+        // While the text is all ASCII the validator has nothing to carry: skip it.
+        from = seen < 0x80 ? end : n < ASCII_SCAN_MAX ? asciiPrefix(buf, pos, end) : pos;
+        if (from < end) this.messageAscii = false;
+      }
+      if (from < end && this.utf8.write(buf, from, end) !== -1) {
+        return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+      }
     }
     this.payloadDone += n;
     const frameDone = this.payloadDone === this.frameLength;
     if (frameDone) this.state = HEAD0;
-    const slice = buf.subarray(pos, end);
     if (this.stream) {
-      this.handler.onMessageData!(slice);
+      this.handler.onMessageData!(buf.subarray(pos, end));
     } else if (this.first === null && this.parts.length === 0 && this.tail === null) {
-      this.first = slice;
+      this.first = buf;
+      this.firstStart = pos;
+      this.firstEnd = end;
     } else {
       if (this.first !== null) {
         const f = this.first;
         this.first = null;
-        this.retain(f);
+        this.retain(f.subarray(this.firstStart, this.firstEnd));
       }
-      this.retain(slice);
+      this.retain(buf.subarray(pos, end));
       if (this.state === DONE) return;
     }
     if (frameDone && this.fin) this.endMessage();
@@ -512,16 +583,25 @@ export class FrameParser {
     }
     this.inMessage = false;
     if (this.stream) return this.handler.onMessageEnd!();
+    const handler = this.handler;
+    const first = this.first;
+    if (first !== null && this.validateText && handler.onText !== undefined) {
+      // The common case, decoded straight from the chunk it arrived in.
+      const text = first.toString(this.messageAscii ? 'latin1' : 'utf8', this.firstStart, this.firstEnd);
+      this.releaseMessage();
+      return handler.onText(text);
+    }
     let data: Buffer;
-    if (this.first !== null) {
-      data = this.first;
+    if (first !== null) {
+      data = first.subarray(this.firstStart, this.firstEnd);
     } else {
       this.flushTail();
       const parts = this.parts;
       data = parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.messageLength);
     }
     this.releaseMessage();
-    this.handler.onMessage!(data, this.messageText, this.messageCompressed);
+    if (this.validateText && handler.onText !== undefined) handler.onText(data.toString(this.messageAscii ? 'latin1' : 'utf8'));
+    else handler.onMessage!(data, this.messageText, this.messageCompressed);
   }
 
   private releaseMessage(): void {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Buffer } from 'node:buffer';
 import { MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValidCloseCode } from './constants.js';
 import { applyMask, defaultMaskSource, type MaskSource } from './mask.js';
 
@@ -115,12 +116,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array | string, option
   if (typeof payload === 'string') {
     const length = Buffer.byteLength(payload, 'utf8');
     if (opcode >= 8) checkControl(length, fin);
-    const headerLength = frameHeaderLength(length, masked);
-    const out = Buffer.allocUnsafe(headerLength + length);
-    writeFrameHeader(out, 0, opcode, length, fin, rsv1, maskSource);
-    out.write(payload, headerLength, 'utf8');
-    if (masked) applyMask(out, headerLength, out, headerLength, length, out, headerLength - 4, 0);
-    return [out];
+    return [encodeStringFrame(opcode, payload, length, fin, rsv1, maskSource)];
   }
   const length = payload.length;
   if (opcode >= 8) checkControl(length, fin);
@@ -140,6 +136,52 @@ export function encodeFrame(opcode: number, payload: Uint8Array | string, option
   const header = Buffer.allocUnsafe(headerLength);
   writeFrameHeader(header, 0, opcode, length, fin, rsv1, null);
   return [header, Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)];
+}
+
+/**
+ * One frame for a string payload of `length` bytes of UTF-8, as a single buffer: the header,
+ * then the string encoded straight after it (and masked in place when `maskSource` is given).
+ * The caller has checked the opcode and, for a control frame, the length.
+ *
+ * @internal
+ */
+export function encodeStringFrame(
+  opcode: number,
+  payload: string,
+  length: number,
+  fin: boolean,
+  rsv1: boolean,
+  maskSource: MaskSource | null,
+): Buffer {
+  const headerLength = frameHeaderLength(length, maskSource !== null);
+  const out = Buffer.allocUnsafe(headerLength + length);
+  writeFrameHeader(out, 0, opcode, length, fin, rsv1, maskSource);
+  out.write(payload, headerLength, 'utf8');
+  if (maskSource !== null) applyMask(out, headerLength, out, headerLength, length, out, headerLength - 4, 0);
+  return out;
+}
+
+// The headers of whole, unmasked text frames of 0–125 bytes, made on first use (each is
+// one short constant string).
+const TEXT_HEADERS: Array<string | undefined> = [];
+
+/**
+ * The header of an unmasked frame as a Latin-1 string (one char per byte): with an ASCII
+ * payload appended, a whole frame that a transport's `writeString(…, 'latin1')` encodes
+ * without a Buffer of ours. The caller has checked the opcode.
+ *
+ * @internal
+ */
+export function frameHeaderString(opcode: number, length: number, fin: boolean, rsv1: boolean): string {
+  const b0 = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+  if (length < 126) {
+    if (b0 === 0x81) return (TEXT_HEADERS[length] ??= String.fromCharCode(0x81, length));
+    return String.fromCharCode(b0, length);
+  }
+  if (length < 0x10000) return String.fromCharCode(b0, 126, length >>> 8, length & 0xff);
+  const hi = Math.floor(length / 0x100000000);
+  const lo = length >>> 0;
+  return String.fromCharCode(b0, 127, 0, 0, (hi >>> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff);
 }
 
 function checkControl(length: number, fin: boolean): void {

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { Buffer } from 'node:buffer';
 import type { IDelayedCall, IReactorTime } from '../defer/clock.js';
 import { Deferred, fail, succeed } from '../defer/deferred.js';
 import { CancelledError } from '../defer/errors.js';
@@ -31,7 +32,15 @@ import { DeflateClosedError, PerMessageDeflate, type PerMessageDeflateOptions } 
 import { deflateConfigFor, type PerMessageDeflateParams } from './deflate-negotiation.js';
 import { WebSocketProtocolError, WebSocketStateError } from './errors.js';
 import { FrameParser, type FrameHandler, type WebSocketRole } from './frame-parser.js';
-import { encodeCloseFrame, encodeControlFrame, encodeFrame, type FrameOptions, type PreparedMessage } from './frame-serializer.js';
+import {
+  encodeCloseFrame,
+  encodeControlFrame,
+  encodeFrame,
+  encodeStringFrame,
+  frameHeaderString,
+  type FrameOptions,
+  type PreparedMessage,
+} from './frame-serializer.js';
 import {
   WebSocket,
   WebSocketClosedError,
@@ -175,6 +184,23 @@ export const R_INFLATE = 2;
 /** @internal The opening handshake is being decided. */
 export const R_HANDSHAKE = 4;
 
+// Bits of WebSocketProtocol.flags.
+const F_OPEN = 1 << 0;
+const F_DEFLATE = 1 << 1;
+const F_WRITE_PAUSED = 1 << 2;
+const F_BLOCKED = 1 << 3;
+const F_REGISTERED = 1 << 4;
+const F_FLUSHING = 1 << 5;
+const F_FRAGMENTING = 1 << 6;
+const F_FRAGMENT_COMPRESSED = 1 << 7;
+const F_WIRE_FRAGMENTING = 1 << 8;
+const F_DRAINING = 1 << 9;
+const F_INPUT_STOPPED = 1 << 10;
+const F_CLOSE_SENT = 1 << 11;
+const F_TRANSPORT_CLOSING = 1 << 12;
+const F_LINGERING = 1 << 13;
+const F_LOST = 1 << 14;
+
 // Outgoing entries.
 const K_MESSAGE = 0;
 const K_PREPARED = 1;
@@ -211,6 +237,32 @@ const OUT_HIGH_WATER = 64 * 1024;
 const SERVER_FRAME: FrameOptions = Object.freeze({});
 const CLIENT_FRAME: FrameOptions = Object.freeze({ mask: true });
 const EMPTY = new Uint8Array(0);
+
+/**
+ * The connections waiting for their keepalive ping on one reactor with one `pingInterval`, in
+ * the order they started waiting — with one interval that is also the order they fall due — and
+ * the one reactor timer, armed for the head, that serves them all. A waiting connection costs
+ * two links and a deadline (`kaPrev`, `kaNext`, `pingDue`) instead of a DelayedCall of its own;
+ * joining, leaving and firing are O(1).
+ */
+class KeepaliveList {
+  head: WebSocketProtocol | null = null;
+  tail: WebSocketProtocol | null = null;
+  timer: IDelayedCall | null = null;
+  /** The deadline the timer was armed for. */
+  armedFor = 0;
+
+  constructor(
+    readonly reactor: IReactorTime,
+    readonly interval: number,
+  ) {}
+}
+
+/** The keepalive lists by reactor, then by interval. */
+const keepaliveLists = new WeakMap<IReactorTime, Map<number, KeepaliveList>>();
+
+/** A transport that may take strings to encode itself (`ITransport.writeString`, optional). */
+type TransportWithStrings = ITransport & { writeString?: (data: string, encoding: 'latin1' | 'utf8') => void };
 
 function cancelCall(call: IDelayedCall | null): null {
   if (call !== null && call.active()) call.cancel();
@@ -260,54 +312,161 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   /** @internal */
   protected readonly settings: ResolvedWebSocketOptions;
   private clock: IReactorTime | null;
-  /** Null until the handshake completes. */
+  /**
+   * Made when the first bytes arrive after the handshake (not at `open`): an idle connection
+   * then costs no parser, scratch state or handler object.
+   */
   private frames: FrameParser | null = null;
   private deflate: PerMessageDeflate | null = null;
-  private readonly frameOptions: FrameOptions;
+  /** The boolean state below, one bit each (`F_*`): a connection stays a small object. */
+  private flags = 0;
   // Sending. `out` holds what waits behind backpressure or compression (null when nothing did).
   private out: Array<OutEntry | undefined> | null = null;
   private outHead = 0;
   private queuedBytes = 0;
-  private writePaused = false;
-  private blocked = false;
-  private registered = false;
-  private flushing = false;
-  /** A message sent with `fin: false` is unfinished (as queued). */
-  private fragmenting = false;
-  private fragmentCompressed = false;
-  /** The last data frame written had FIN clear: the next one is a continuation. */
-  private wireFragmenting = false;
   // Receiving. `pipeline` holds messages behind one being inflated (null when none).
   private pipeline: InEntry[] | null = null;
   private pipeHead = 0;
-  private draining = false;
   private inflating = 0;
   private readPauses = 0;
-  private inputStopped = false;
   // Closing.
-  private closeSent = false;
-  private closeReceived = false;
-  private peerCode: number = CloseCode.NoStatus;
-  private peerReason = '';
+  /** The peer's close frame, once received. */
+  private peerClose: { readonly code: number; readonly reason: string } | null = null;
   private failure: { code: number; reason: string } | null = null;
-  private transportClosing = false;
-  /** We sent FIN and wait for the peer's (see `closeTransport`). */
-  private lingering = false;
-  private lost = false;
   // Timers.
   private handshakeTimer: IDelayedCall | null = null;
   private closeTimer: IDelayedCall | null = null;
-  private pingTimer: IDelayedCall | null = null;
+  // Waiting for the keepalive ping: a place in the KeepaliveList of our reactor and interval.
+  private kaPrev: WebSocketProtocol | null = null;
+  private kaNext: WebSocketProtocol | null = null;
+  /** When the keepalive ping is due (reactor seconds); -1 when not waiting for it. */
+  private pingDue = -1;
   private pongTimer: IDelayedCall | null = null;
   private idleTimer: IDelayedCall | null = null;
   private lastActivity = 0;
+
+  /** permessage-deflate was negotiated (the parser allows RSV1). */
+  private get perMessageDeflate(): boolean {
+    return (this.flags & F_DEFLATE) !== 0;
+  }
+  private set perMessageDeflate(on: boolean) {
+    this.flags = on ? this.flags | F_DEFLATE : this.flags & ~F_DEFLATE;
+  }
+
+  /** The transport pushes back. */
+  private get writePaused(): boolean {
+    return (this.flags & F_WRITE_PAUSED) !== 0;
+  }
+  private set writePaused(on: boolean) {
+    this.flags = on ? this.flags | F_WRITE_PAUSED : this.flags & ~F_WRITE_PAUSED;
+  }
+
+  /** The socket was told writing is blocked. */
+  private get blocked(): boolean {
+    return (this.flags & F_BLOCKED) !== 0;
+  }
+  private set blocked(on: boolean) {
+    this.flags = on ? this.flags | F_BLOCKED : this.flags & ~F_BLOCKED;
+  }
+
+  /** We are the transport's registered producer. */
+  private get registered(): boolean {
+    return (this.flags & F_REGISTERED) !== 0;
+  }
+  private set registered(on: boolean) {
+    this.flags = on ? this.flags | F_REGISTERED : this.flags & ~F_REGISTERED;
+  }
+
+  /** `flushOut` is running. */
+  private get flushing(): boolean {
+    return (this.flags & F_FLUSHING) !== 0;
+  }
+  private set flushing(on: boolean) {
+    this.flags = on ? this.flags | F_FLUSHING : this.flags & ~F_FLUSHING;
+  }
+
+  /** A message sent with `fin: false` is unfinished (as queued). */
+  private get fragmenting(): boolean {
+    return (this.flags & F_FRAGMENTING) !== 0;
+  }
+  private set fragmenting(on: boolean) {
+    this.flags = on ? this.flags | F_FRAGMENTING : this.flags & ~F_FRAGMENTING;
+  }
+
+  /** That unfinished message is compressed. */
+  private get fragmentCompressed(): boolean {
+    return (this.flags & F_FRAGMENT_COMPRESSED) !== 0;
+  }
+  private set fragmentCompressed(on: boolean) {
+    this.flags = on ? this.flags | F_FRAGMENT_COMPRESSED : this.flags & ~F_FRAGMENT_COMPRESSED;
+  }
+
+  /** The last data frame written had FIN clear: the next one is a continuation. */
+  private get wireFragmenting(): boolean {
+    return (this.flags & F_WIRE_FRAGMENTING) !== 0;
+  }
+  private set wireFragmenting(on: boolean) {
+    this.flags = on ? this.flags | F_WIRE_FRAGMENTING : this.flags & ~F_WIRE_FRAGMENTING;
+  }
+
+  /** `drainPipeline` is running. */
+  private get draining(): boolean {
+    return (this.flags & F_DRAINING) !== 0;
+  }
+  private set draining(on: boolean) {
+    this.flags = on ? this.flags | F_DRAINING : this.flags & ~F_DRAINING;
+  }
+
+  /** Received bytes are ignored from now on. */
+  private get inputStopped(): boolean {
+    return (this.flags & F_INPUT_STOPPED) !== 0;
+  }
+  private set inputStopped(on: boolean) {
+    this.flags = on ? this.flags | F_INPUT_STOPPED : this.flags & ~F_INPUT_STOPPED;
+  }
+
+  /** Our close frame went out. */
+  private get closeSent(): boolean {
+    return (this.flags & F_CLOSE_SENT) !== 0;
+  }
+  private set closeSent(on: boolean) {
+    this.flags = on ? this.flags | F_CLOSE_SENT : this.flags & ~F_CLOSE_SENT;
+  }
+
+  /** `closeTransport` ran. */
+  private get transportClosing(): boolean {
+    return (this.flags & F_TRANSPORT_CLOSING) !== 0;
+  }
+  private set transportClosing(on: boolean) {
+    this.flags = on ? this.flags | F_TRANSPORT_CLOSING : this.flags & ~F_TRANSPORT_CLOSING;
+  }
+
+  /** We sent FIN and wait for the peer's (see `closeTransport`). */
+  private get lingering(): boolean {
+    return (this.flags & F_LINGERING) !== 0;
+  }
+  private set lingering(on: boolean) {
+    this.flags = on ? this.flags | F_LINGERING : this.flags & ~F_LINGERING;
+  }
+
+  /** The transport is gone. */
+  private get lost(): boolean {
+    return (this.flags & F_LOST) !== 0;
+  }
+  private set lost(on: boolean) {
+    this.flags = on ? this.flags | F_LOST : this.flags & ~F_LOST;
+  }
+
+  /** A close frame came in. */
+  private get closeReceived(): boolean {
+    return this.peerClose !== null;
+  }
 
   /** @internal */
   protected constructor(role: WebSocketRole, settings: ResolvedWebSocketOptions, handlers?: WebSocketHandlers) {
     this.role = role;
     this.settings = settings;
     this.clock = settings.reactor;
-    this.frameOptions = role === 'client' ? CLIENT_FRAME : SERVER_FRAME;
     this.socket = new WebSocket(role, this, settings.maxQueue, handlers);
   }
 
@@ -330,12 +489,10 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** Bytes from the peer: handshake bytes until open, then frames. */
   dataReceived(data: Uint8Array): void {
-    const frames = this.frames;
-    if (frames !== null) {
-      if (!this.inputStopped) frames.receiveData(data);
-    } else if (!this.inputStopped) {
-      this.handshakeData(data);
-    }
+    const flags = this.flags;
+    if ((flags & F_INPUT_STOPPED) !== 0) return;
+    if ((flags & F_OPEN) !== 0) (this.frames ?? this.makeParser()).receiveData(data);
+    else this.handshakeData(data);
   }
 
   /**
@@ -356,7 +513,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     // Pending (de)compressions fail with DeflateClosedError; their errbacks expect it.
     deflate?.close();
     this.failQueued('the connection was lost before the message was sent');
-    if (this.frames === null) {
+    if (!this.isOpen) {
       this.handshakeLost(reason);
       this.socket._closed({ code: CloseCode.Abnormal, reason: '', wasClean: false });
       this.closed();
@@ -365,7 +522,8 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     this.drainPipeline();
     this.pipeline = null;
     let info: CloseInfo;
-    if (this.closeReceived) info = { code: this.peerCode, reason: this.peerReason, wasClean: this.closeSent };
+    const peer = this.peerClose;
+    if (peer !== null) info = { code: peer.code, reason: peer.reason, wasClean: this.closeSent };
     else if (this.failure !== null) info = { code: this.failure.code, reason: this.failure.reason, wasClean: false };
     else info = { code: CloseCode.Abnormal, reason: '', wasClean: false };
     this.socket._closed(info);
@@ -412,7 +570,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** Whether `open` was called. */
   protected get isOpen(): boolean {
-    return this.frames !== null;
+    return (this.flags & F_OPEN) !== 0;
   }
 
   /** Whether the transport is gone, or being dropped (`abort`). */
@@ -441,17 +599,9 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   protected open(params: OpenParams, leftover: Uint8Array | null): void {
     this.handshakeTimer = cancelCall(this.handshakeTimer);
     const s = this.settings;
-    this.frames = new FrameParser(
-      {
-        role: this.role,
-        perMessageDeflate: params.deflate !== null,
-        maxMessageSize: s.maxMessageSize,
-        maxFragments: s.maxFragments,
-        maxBufferedChunks: s.maxBufferedChunks,
-      },
-      new WebSocketProtocol.Receiver(this),
-    );
+    this.flags |= F_OPEN;
     if (params.deflate !== null) {
+      this.perMessageDeflate = true;
       this.deflate = new PerMessageDeflate(deflateConfigFor(params.deflate, this.role), {
         maxInflatedSize: s.maxMessageSize,
         ...params.deflateOptions,
@@ -466,13 +616,28 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
       log.warn('WebSocket: could not register for backpressure on the transport: {why}', { why: String(e) });
     }
     this.socket._open({ protocol: params.protocol, extensions: params.extensions, url: params.url, request: params.request });
-    if (s.pingInterval > 0) this.pingTimer = this.reactor.callLater(s.pingInterval, WebSocketProtocol.keepalivePing, this);
+    if (s.pingInterval > 0) WebSocketProtocol.armPing(this);
     if (s.idleTimeout > 0) {
       this.lastActivity = this.reactor.seconds();
       this.idleTimer = this.reactor.callLater(s.idleTimeout, WebSocketProtocol.idleCheck, this);
     }
     this.opened();
-    if (leftover !== null && leftover.length > 0 && !this.inputStopped) this.frames.receiveData(leftover);
+    if (leftover !== null && leftover.length > 0 && !this.inputStopped) this.makeParser().receiveData(leftover);
+  }
+
+  /** The frame parser, made on first use (see `frames`). */
+  private makeParser(): FrameParser {
+    const s = this.settings;
+    return (this.frames = new FrameParser(
+      {
+        role: this.role,
+        perMessageDeflate: this.perMessageDeflate,
+        maxMessageSize: s.maxMessageSize,
+        maxFragments: s.maxFragments,
+        maxBufferedChunks: s.maxBufferedChunks,
+      },
+      new WebSocketProtocol.Receiver(this),
+    ));
   }
 
   /**
@@ -628,7 +793,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** @internal Start the closing handshake; the close frame follows the queued messages. */
   startClose(code: number | undefined, reason: string): void {
-    if (this.frames === null || this.lost) return;
+    if (!this.isOpen || this.lost) return;
     this.stopTimers();
     this.startCloseTimer(false);
     this.enqueue({
@@ -661,7 +826,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
    */
   fail(code: number, reason: string): void {
     if (this.lost || this.failure !== null) return;
-    if (this.frames === null) {
+    if (!this.isOpen) {
       this.abort();
       return;
     }
@@ -683,6 +848,9 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     onMessage(data: Buffer, isText: boolean, compressed: boolean): void {
       if (!this.p.inputStopped) this.p.receivedMessage(data, isText, compressed);
     }
+    onText(text: string): void {
+      if (!this.p.inputStopped) this.p.receivedText(text);
+    }
     onPing(payload: Buffer): void {
       const p = this.p;
       if (p.inputStopped) return;
@@ -695,7 +863,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
       if (p.inputStopped) return;
       if (p.pongTimer !== null) {
         p.pongTimer = cancelCall(p.pongTimer);
-        p.pingTimer = p.reactor.callLater(p.settings.pingInterval, WebSocketProtocol.keepalivePing, p);
+        WebSocketProtocol.armPing(p);
       }
       p.socket._pong(payload);
     }
@@ -707,13 +875,22 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     }
   };
 
+  /** A binary message, or a compressed one (uncompressed text comes decoded: `receivedText`). */
   private receivedMessage(data: Buffer, isText: boolean, compressed: boolean): void {
-    if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
     if (compressed) {
+      if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
       this.inflate(data, isText);
       return;
     }
-    const value: WebSocketData = isText ? data.toString('utf8') : data;
+    this.deliver(isText ? data.toString('utf8') : data);
+  }
+
+  private receivedText(text: string): void {
+    this.deliver(text);
+  }
+
+  private deliver(value: WebSocketData): void {
+    if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
     if (this.pipeline === null && !this.draining) this.socket._message(value);
     else (this.pipeline ??= []).push({ data: value, end: false, ready: true });
   }
@@ -789,9 +966,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   }
 
   private receivedClose(code: number, reason: string): void {
-    this.closeReceived = true;
-    this.peerCode = code;
-    this.peerReason = reason;
+    this.peerClose = { code, reason };
     // Echo the peer's code (an empty close gets an empty close), unless ours went out already.
     this.sendClose(code === CloseCode.NoStatus ? undefined : code, '');
     this.socket._closing();
@@ -820,7 +995,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** Open, and no close frame sent (or received, which makes us send one). */
   private canSend(): boolean {
-    return this.frames !== null && !this.closeSent && this.failure === null && !this.lost;
+    return (this.flags & (F_OPEN | F_CLOSE_SENT | F_LOST)) === F_OPEN && this.failure === null;
   }
 
   /** Write a close frame, once. */
@@ -834,10 +1009,25 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   private writeData(data: string | Uint8Array, isText: boolean, fin: boolean, compressed: boolean): void {
     const first = !this.wireFragmenting;
     const opcode = first ? (isText ? Opcode.Text : Opcode.Binary) : Opcode.Continuation;
-    const options = fin && !(compressed && first) ? this.frameOptions : { fin, rsv1: compressed && first, mask: this.role === 'client' };
+    const rsv1 = compressed && first;
     this.wireFragmenting = !fin;
-    const bufs = encodeFrame(opcode, data, options);
     const t = this.transport!;
+    if (typeof data === 'string') {
+      const length = Buffer.byteLength(data, 'utf8');
+      if (this.role === 'server') {
+        // Pure ASCII (as many bytes as UTF-16 units) is its own Latin-1 encoding: header and
+        // payload go to the socket as one string it encodes itself, with no Buffer of ours.
+        const writeString = (t as TransportWithStrings).writeString;
+        if (length === data.length && typeof writeString === 'function') {
+          writeString.call(t, frameHeaderString(opcode, length, fin, rsv1) + data, 'latin1');
+          return;
+        }
+        t.write(encodeStringFrame(opcode, data, length, fin, rsv1, null));
+        return;
+      }
+    }
+    const options = fin && !rsv1 ? (this.role === 'client' ? CLIENT_FRAME : SERVER_FRAME) : { fin, rsv1, mask: this.role === 'client' };
+    const bufs = encodeFrame(opcode, data, options);
     if (bufs.length === 1) t.write(bufs[0]!);
     else t.writeSequence(bufs);
   }
@@ -942,14 +1132,14 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** Keepalive and idle timers: not wanted once closing. */
   private stopTimers(): void {
-    this.pingTimer = cancelCall(this.pingTimer);
+    WebSocketProtocol.disarmPing(this);
     this.pongTimer = cancelCall(this.pongTimer);
     this.idleTimer = cancelCall(this.idleTimer);
   }
 
   private static handshakeExpired(p: WebSocketProtocol): void {
     p.handshakeTimer = null;
-    if (!p.lost && p.frames === null) {
+    if (!p.lost && !p.isOpen) {
       log.info('WebSocket opening handshake with {peer} timed out after {timeout} s', {
         peer: String(p.remoteAddress()),
         timeout: p.settings.handshakeTimeout,
@@ -976,8 +1166,65 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     p.abort();
   }
 
+  /** Wait for the next keepalive ping: `pingInterval` from now, at the end of our list. */
+  private static armPing(p: WebSocketProtocol): void {
+    const reactor = p.reactor;
+    const interval = p.settings.pingInterval;
+    let lists = keepaliveLists.get(reactor);
+    if (lists === undefined) keepaliveLists.set(reactor, (lists = new Map()));
+    let list = lists.get(interval);
+    if (list === undefined) lists.set(interval, (list = new KeepaliveList(reactor, interval)));
+    WebSocketProtocol.disarmPing(p);
+    p.pingDue = reactor.seconds() + interval;
+    const tail = list.tail;
+    p.kaPrev = tail;
+    if (tail === null) list.head = p;
+    else tail.kaNext = p;
+    list.tail = p;
+    if (list.timer === null) {
+      list.armedFor = p.pingDue;
+      list.timer = reactor.callLater(interval, WebSocketProtocol.keepaliveDue, list);
+    }
+  }
+
+  /** Leave the keepalive list (no ping due any more). */
+  private static disarmPing(p: WebSocketProtocol): void {
+    if (p.pingDue < 0) return;
+    const list = keepaliveLists.get(p.reactor)!.get(p.settings.pingInterval)!;
+    const prev = p.kaPrev;
+    const next = p.kaNext;
+    if (prev === null) list.head = next;
+    else prev.kaNext = next;
+    if (next === null) list.tail = prev;
+    else next.kaPrev = prev;
+    p.kaPrev = p.kaNext = null;
+    p.pingDue = -1;
+    // An empty list needs no timer; otherwise it stays armed (for an earlier time, at worst).
+    if (list.head === null) list.timer = cancelCall(list.timer);
+  }
+
+  /** A list's timer: ping every connection now due (in arming order), then re-arm for the next. */
+  private static keepaliveDue(list: KeepaliveList): void {
+    list.timer = null;
+    const reactor = list.reactor;
+    // Whatever the timer was armed for is due, even where float rounding put it a hair later.
+    const now = Math.max(reactor.seconds(), list.armedFor);
+    for (let p = list.head; p !== null && p.pingDue <= now; p = list.head) {
+      WebSocketProtocol.disarmPing(p);
+      try {
+        WebSocketProtocol.keepalivePing(p);
+      } catch (e) {
+        log.failure('WebSocket keepalive ping failed', e);
+      }
+    }
+    const head = list.head;
+    if (head !== null && list.timer === null) {
+      list.armedFor = head.pingDue;
+      list.timer = reactor.callLater(head.pingDue - reactor.seconds(), WebSocketProtocol.keepaliveDue, list);
+    }
+  }
+
   private static keepalivePing(p: WebSocketProtocol): void {
-    p.pingTimer = null;
     if (!p.canSend() || p.transportClosing) return;
     p.transport!.write(encodeControlFrame(Opcode.Ping, EMPTY, p.role === 'client'));
     p.pongTimer = p.reactor.callLater(p.settings.pingTimeout, WebSocketProtocol.keepaliveExpired, p);

@@ -239,6 +239,19 @@ const P_DECIDING = 2;
 const P_ACCEPTED = 3;
 const P_OPEN = 4;
 const P_REJECTED = 5;
+/** `acceptFromRequest`: the request comes from outside, not from our own parser. */
+const P_EXTERNAL = 6;
+
+/** What the server protocol needs only until the handshake is over (then dropped). */
+class HandshakeState {
+  parser: RequestParser | null = null;
+  head: RequestHead | null = null;
+  /** Bytes that came after the request, kept until the 101 is sent. */
+  early: Uint8Array[] | null = null;
+  earlyBytes = 0;
+  /** What `negotiate` agreed, until `connectionMade` opens with it. */
+  accepted: OpenParams | null = null;
+}
 
 /** Bytes a client may send ahead of our 101 before we stop reading. */
 const MAX_EARLY_BYTES = 64 * 1024;
@@ -269,12 +282,8 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
   readonly factory: WebSocketServerFactory | null;
   private readonly config: ServerConfig;
   private phase = P_IDLE;
-  private external = false;
-  private parser: RequestParser | null = null;
-  private head: RequestHead | null = null;
-  private early: Uint8Array[] | null = null;
-  private earlyBytes = 0;
-  private accepted: OpenParams | null = null;
+  /** Made on first need, dropped once the connection opens or is refused. */
+  private hs: HandshakeState | null = null;
 
   /**
    * @param options ignored when `factory` is given (the factory's are used).
@@ -290,8 +299,8 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
   /** Start reading the upgrade request (or, after `negotiate`, open at once). */
   override connectionMade(): void {
     if (this.phase === P_ACCEPTED) {
-      const params = this.accepted!;
-      this.accepted = null;
+      const params = this.hs!.accepted!;
+      this.hs = null;
       this.phase = P_OPEN;
       this.open(params, null);
       return;
@@ -302,9 +311,9 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
       return;
     }
     this.startHandshakeTimer();
-    if (this.external) return;
+    if (this.phase === P_EXTERNAL) return;
     this.phase = P_READING;
-    this.parser = new RequestParser(this.config.httpLimits);
+    this.handshake.parser = new RequestParser(this.config.httpLimits);
   }
 
   /**
@@ -324,7 +333,7 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
    */
   acceptFromRequest(transport: ITransport, head: UpgradeRequestHead, leftover: Uint8Array | null = null): void {
     if (this.transport !== null || this.phase !== P_IDLE) throw new Error('this protocol is already connected');
-    this.external = true;
+    this.phase = P_EXTERNAL;
     this.makeConnection(transport);
     if (!this.isLost) this.requestComplete(head, leftover);
   }
@@ -345,7 +354,7 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
     this.phase = P_DECIDING;
     return this.decide(head, remote, secure).addCallback((n: Negotiated) => {
       if (n.params !== null) {
-        this.accepted = n.params;
+        this.handshake.accepted = n.params;
         this.phase = P_ACCEPTED;
       } else {
         this.phase = P_REJECTED;
@@ -382,8 +391,13 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
 
   // ------------------------------------------------------------------ the upgrade request
 
+  private get handshake(): HandshakeState {
+    return (this.hs ??= new HandshakeState());
+  }
+
   private readRequest(data: Uint8Array): void {
-    const parser = this.parser!;
+    const hs = this.handshake;
+    const parser = hs.parser!;
     parser.receiveData(data);
     for (;;) {
       let ev;
@@ -391,23 +405,23 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
         ev = parser.nextEvent();
       } catch (e) {
         if (!(e instanceof HttpParseError)) throw e;
-        this.parser = null;
+        hs.parser = null;
         this.respond({ outcome: { ok: false, status: e.status, headers: [], body: e.message }, params: null });
         return;
       }
       if (ev === NEED_DATA || ev === PAUSED) return;
       if (ev.type === 'request') {
         if (ev.contentLength !== 0 || ev.chunked) {
-          this.parser = null;
+          hs.parser = null;
           this.respond(rejection(400, [], 'a WebSocket upgrade request has no body'));
           return;
         }
-        this.head = ev;
+        hs.head = ev;
       } else if (ev.type === 'end') {
-        const head = this.head!;
+        const head = hs.head!;
         const rest = parser.unconsumed;
-        this.parser = null;
-        this.head = null;
+        hs.parser = null;
+        hs.head = null;
         this.requestComplete(head, rest.length > 0 ? rest : null);
         return;
       } else {
@@ -428,9 +442,10 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
   }
 
   private keepEarly(data: Uint8Array): void {
-    (this.early ??= []).push(data);
-    this.earlyBytes += data.length;
-    if (this.earlyBytes > MAX_EARLY_BYTES) this.pauseReading(R_HANDSHAKE);
+    const hs = this.handshake;
+    (hs.early ??= []).push(data);
+    hs.earlyBytes += data.length;
+    if (hs.earlyBytes > MAX_EARLY_BYTES) this.pauseReading(R_HANDSHAKE);
   }
 
   /** Send the 101 and open, or send the rejection and close. */
@@ -451,15 +466,15 @@ export class WebSocketServerProtocol extends WebSocketProtocol {
       }
       this.phase = P_OPEN;
       t.write(bytes);
-      const early = this.early;
-      this.early = null;
+      const early = this.hs?.early ?? null;
+      this.hs = null;
       const leftover = early === null ? null : early.length === 1 ? early[0]! : Buffer.concat(early);
       this.resumeReading(R_HANDSHAKE);
       this.open(n.params!, leftover);
       return;
     }
     this.phase = P_REJECTED;
-    this.early = null;
+    this.hs = null;
     this.stopHandshakeTimer();
     ser.respondTo({ method: 'GET', versionMinor: 1, keepAlive: false });
     let bytes: Uint8Array;

@@ -100,22 +100,29 @@ export class WebSocketClosedError extends Error {
   }
 }
 
+/** Separates the target and the header fields in a {@link WebSocketRequest}'s packed form. */
+const SEP = '\n';
+
 /**
  * The upgrade request a server-side {@link WebSocket} was opened with (`ws.request`), as the
  * `onHandshake` hook and `onConnection` see it. Kept for the life of the connection, so it
- * holds the header fields in one flat array and works the rest out when asked.
+ * holds the target and the header fields packed into one flat string and works the rest out
+ * when asked.
  */
 export class WebSocketRequest {
   /** The method (always `GET` for a valid upgrade). */
   readonly method: string;
-  /** The request target as received: path and query, still percent-encoded (`/chat?room=a%20b`). */
-  readonly target: string;
   /** The client's address, when known. */
   readonly remoteAddress: Address | null;
   /** Whether the connection is TLS (`wss://`). */
   readonly secure: boolean;
-  /** Lower-case names and values, alternating. */
-  private readonly fields: readonly string[];
+  /**
+   * The target, then lower-case names and values alternating: joined by "\n" into one string,
+   * or (only when one of them contains "\n", which a parsed HTTP head never does) as an array.
+   * One flat string costs a fraction of an array of strings, and it does not keep the request
+   * head they were sliced from alive for the life of the connection.
+   */
+  private readonly packed: string | readonly string[];
 
   /**
    * @internal Built by the server protocol.
@@ -123,10 +130,27 @@ export class WebSocketRequest {
    */
   constructor(method: string, target: string, fields: readonly string[], remoteAddress: Address | null, secure: boolean) {
     this.method = method;
-    this.target = target;
-    this.fields = fields;
+    const all = [target, ...fields];
+    this.packed = all.some((f) => f.includes(SEP)) ? all : all.join(SEP);
     this.remoteAddress = remoteAddress;
     this.secure = secure;
+  }
+
+  /** The request target as received: path and query, still percent-encoded (`/chat?room=a%20b`). */
+  get target(): string {
+    const p = this.packed;
+    if (typeof p !== 'string') return p[0]!;
+    const end = p.indexOf(SEP);
+    return end === -1 ? p : p.slice(0, end);
+  }
+
+  /** Lower-case names and values, alternating (a new array per call). */
+  private get fields(): readonly string[] {
+    const p = this.packed;
+    if (typeof p !== 'string') return p.slice(1);
+    const all = p.split(SEP);
+    all.shift();
+    return all;
   }
 
   /** The path part of the target, still percent-encoded. */
@@ -233,6 +257,14 @@ export interface SocketOpenInfo {
   readonly request: WebSocketRequest | null;
 }
 
+// Bits of WebSocket.flags.
+const S_ENDED = 1 << 0;
+const S_USER_PAUSED = 1 << 1;
+const S_READ_PAUSED = 1 << 2;
+const S_DELIVERING = 1 << 3;
+const S_PRODUCER_PAUSED = 1 << 4;
+const S_WRITE_BLOCKED = 1 << 5;
+
 type MessageHandler = NonNullable<WebSocketHandlers['onMessage']>;
 type Resolver = (result: IteratorResult<WebSocketData, undefined>) => void;
 
@@ -313,14 +345,10 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
   private inbox: Array<WebSocketData | undefined> | null = null;
   private inboxHead = 0;
   private waiters: Resolver[] | null = null;
-  private ended = false;
-  private userPaused = false;
-  private readPaused = false;
-  private delivering = false;
   private closeWaiters: Deferred<CloseInfo>[] | null = null;
   private producer: IPushProducer | null = null;
-  private producerPaused = false;
-  private writeBlocked = false;
+  /** The boolean state below, one bit each (`S_*`): a connection stays a small object. */
+  private flags = 0;
 
   /** @internal Made by the protocol that carries the connection. */
   constructor(role: WebSocketRole, driver: SocketDriver, maxQueue: number, handlers: WebSocketHandlers = {}) {
@@ -332,6 +360,54 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
     this.onClose = handlers.onClose ?? null;
     this.onPing = handlers.onPing ?? null;
     this.onPong = handlers.onPong ?? null;
+  }
+
+  /** No message will arrive any more. */
+  private get ended(): boolean {
+    return (this.flags & S_ENDED) !== 0;
+  }
+  private set ended(on: boolean) {
+    this.flags = on ? this.flags | S_ENDED : this.flags & ~S_ENDED;
+  }
+
+  /** `pauseProducing` was called (and not undone). */
+  private get userPaused(): boolean {
+    return (this.flags & S_USER_PAUSED) !== 0;
+  }
+  private set userPaused(on: boolean) {
+    this.flags = on ? this.flags | S_USER_PAUSED : this.flags & ~S_USER_PAUSED;
+  }
+
+  /** The protocol was told to stop reading. */
+  private get readPaused(): boolean {
+    return (this.flags & S_READ_PAUSED) !== 0;
+  }
+  private set readPaused(on: boolean) {
+    this.flags = on ? this.flags | S_READ_PAUSED : this.flags & ~S_READ_PAUSED;
+  }
+
+  /** `flushInbox` is running. */
+  private get delivering(): boolean {
+    return (this.flags & S_DELIVERING) !== 0;
+  }
+  private set delivering(on: boolean) {
+    this.flags = on ? this.flags | S_DELIVERING : this.flags & ~S_DELIVERING;
+  }
+
+  /** The registered producer is paused. */
+  private get producerPaused(): boolean {
+    return (this.flags & S_PRODUCER_PAUSED) !== 0;
+  }
+  private set producerPaused(on: boolean) {
+    this.flags = on ? this.flags | S_PRODUCER_PAUSED : this.flags & ~S_PRODUCER_PAUSED;
+  }
+
+  /** The protocol reports writing blocked. */
+  private get writeBlocked(): boolean {
+    return (this.flags & S_WRITE_BLOCKED) !== 0;
+  }
+  private set writeBlocked(on: boolean) {
+    this.flags = on ? this.flags | S_WRITE_BLOCKED : this.flags & ~S_WRITE_BLOCKED;
   }
 
   // ------------------------------------------------------------------ state
