@@ -6,7 +6,7 @@
  * extension is supported, a send before accept fails.
  */
 import { EventWaiters } from './waiters.js';
-import { Deferred, fail, succeed } from '../../defer/deferred.js';
+import { Deferred, fail, isThenable, succeed } from '../../defer/deferred.js';
 import type { Failure } from '../../defer/failure.js';
 import { isValidCloseCode } from '../../websocket/constants.js';
 import type { ASGIEvent, Headers } from '../types.js';
@@ -97,6 +97,8 @@ const HANDSHAKE_HEADERS = new Set([
 ]);
 
 const MAX_REASON_BYTES = 123;
+
+function toVoid(): void {}
 
 /**
  * The server side of one WebSocket as an {@link ASGIConnection}.
@@ -304,7 +306,7 @@ export class WebsocketCycle implements ASGIConnection {
     } else {
       data = checkBytes(event, 'bytes');
     }
-    return this.#emit([{ kind: 'message', data }]);
+    return this.#emitOne({ kind: 'message', data });
   }
 
   #close(event: ASGIEvent): Deferred<void> {
@@ -401,6 +403,21 @@ export class WebsocketCycle implements ASGIConnection {
 
   #emit(actions: WebsocketAction[]): Deferred<void> {
     return emitActions(this.#onAction, actions);
+  }
+
+  /**
+   * {@link emitActions} for one action, without its arrays: a message (every `websocket.send`)
+   * is the hot path of a connection, and of a group broadcast once per member.
+   */
+  #emitOne(action: WebsocketAction): Deferred<void> {
+    let r: void | PromiseLike<void>;
+    try {
+      r = this.#onAction(action);
+    } catch (e) {
+      return fail(e);
+    }
+    if (!isThenable(r)) return succeed<void>(undefined);
+    return Deferred.fromPromise(r).addCallback(toVoid);
   }
 
   #queue(event: ASGIEvent, size: number): void {

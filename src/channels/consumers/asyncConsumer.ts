@@ -5,7 +5,7 @@
  */
 import { Deferred, isThenable } from '../../defer/deferred.js';
 import { CancelledError } from '../../defer/errors.js';
-import type { Failure } from '../../defer/failure.js';
+import { Failure } from '../../defer/failure.js';
 import { Logger } from '../../logger/index.js';
 import { ASGIConnectionClosed } from '../asgi/errors.js';
 import type { ASGIApplication, ASGIEvent, ChannelLayer, Receive, Scope, Send } from '../types.js';
@@ -39,6 +39,33 @@ function isDisconnect(message: ASGIEvent): boolean {
 }
 
 type Settled = { source: number; ok: true; message: ASGIEvent } | { source: number; ok: false; error: unknown };
+
+/** Consumer loops with news to act on, in the order the news came (see {@link later}). */
+let laterQueue: Array<() => void> = [];
+const RESOLVED = Promise.resolve();
+
+/** Run the loops queued so far (those queued meanwhile get the next microtask, as they would alone). */
+function runLater(): void {
+  const queue = laterQueue;
+  laterQueue = [];
+  for (let i = 0; i < queue.length; i++) {
+    try {
+      queue[i]!();
+    } catch (e) {
+      // A loop catches its own errors; this only keeps one consumer's bug from stopping the rest.
+      log.failure('A consumer loop failed', e, undefined, 'error');
+    }
+  }
+}
+
+/**
+ * Call `fn` in a microtask. A group send wakes every member's loop at once: they all share one
+ * microtask, in the order they were woken (the order separate microtasks would run them in),
+ * rather than one `queueMicrotask` each — which Node wraps in an async resource per call.
+ */
+function later(fn: () => void): void {
+  if (laterQueue.push(fn) === 1) void RESOLVED.then(runLater);
+}
 
 /**
  * The base consumer (Channels' `AsyncConsumer`).
@@ -250,9 +277,18 @@ export class AsyncConsumer {
    * pending receive each time it is called, so a consumer whose client stays quiet while the layer
    * brings it message after message (a reader in a busy chat room) would pile one reaction per
    * message on the client's receive — memory that grows until the client speaks. Here each receive
-   * is observed once (synchronously for a Deferred) and the loop waits on one signal.
+   * is observed once (synchronously for a Deferred).
+   *
+   * The loop is a state machine, `advance()`, run whenever there is news (a receive settled, a
+   * handler ended, the instance was cancelled) rather than an async function awaiting a signal:
+   * a message costs no Promise of the loop's own, and the messages already queued on a source are
+   * taken back to back, synchronously (a Deferred receive that already has its message fires at
+   * once), as each handler ends. Handlers still start outside the stack that delivered the
+   * message: news from a receive or a Deferred is acted on in a microtask (a handler never runs
+   * inside, say, the `groupSend` of another consumer), and the end of a Promise-returning handler
+   * is itself a microtask, so the next message is taken right there.
    */
-  async #loop(receive: Receive, concurrency: number): Promise<void> {
+  #loop(receive: Receive, concurrency: number): Promise<void> {
     const layer = this.#layer;
     const sources: Array<() => PromiseLike<ASGIEvent>> = [receive];
     if (layer !== null) {
@@ -260,27 +296,85 @@ export class AsyncConsumer {
       const channel = layer.channelName;
       sources.push(() => inner.receive(channel));
     }
-    /** The receive in flight per source, until it settles. */
+    /** The receive in flight per source, until it settles (null once withdrawn). */
     const pending: (PromiseLike<ASGIEvent> | null)[] = sources.map(() => null);
     /** Whether a source's last receive is still unconsumed (in flight, or settled in `arrived`). */
     const outstanding: boolean[] = sources.map(() => false);
     /** Settled receives not yet taken, in the order they settled. */
     const arrived: Settled[] = [];
+    // Client messages read while every slot was busy (to see a disconnect behind them); they
+    // run first once a slot frees. Bounded: past the limit the client is not read until then.
+    const held: ASGIEvent[] = [];
+    let clientGone = false;
     let running = 0;
     let stopping = false;
     let failure: { error: unknown } | null = null;
-    let signal: (() => void) | null = null;
-    const notify = (): void => {
-      const s = signal;
-      signal = null;
-      if (s !== null) s();
-    };
-    const waitForNews = (): Promise<void> =>
-      new Promise<void>((resolve) => {
-        signal = resolve;
-      });
-    this.#wake = notify;
+    /** Set once the loop has ended (`ended` settled): no more news is acted on. */
+    let over = false;
+    /** `advance` is on the stack: news only asks it to look again. */
+    let advancing = false;
+    let again = false;
+    /** A microtask will call `advance`. */
+    let scheduled = false;
+    let resolveEnded!: () => void;
+    let rejectEnded!: (e: unknown) => void;
+    const ended = new Promise<void>((resolve, reject) => {
+      resolveEnded = resolve;
+      rejectEnded = reject;
+    });
 
+    /** Look at the state now (or once more, when already looking). */
+    const advance = (): void => {
+      if (advancing) {
+        again = true;
+        return;
+      }
+      if (over) return;
+      advancing = true;
+      let outcome: { error: unknown } | null | undefined;
+      try {
+        do {
+          again = false;
+          outcome = pass();
+        } while (outcome === undefined && again);
+      } catch (e) {
+        outcome = { error: e };
+      } finally {
+        advancing = false;
+      }
+      if (outcome !== undefined) end(outcome);
+    };
+    const scheduledAdvance = (): void => {
+      scheduled = false;
+      advance();
+    };
+    /** News from outside the loop's own microtasks: act on it in a microtask (see {@link later}). */
+    const news = (): void => {
+      if (advancing) again = true;
+      else if (!scheduled && !over) {
+        scheduled = true;
+        later(scheduledAdvance);
+      }
+    };
+    this.#wake = news;
+
+    const settle = (source: number, s: Settled): void => {
+      if (pending[source] === null) return; // withdrawn as the loop ended
+      pending[source] = null;
+      arrived.push(s);
+      news();
+    };
+    // One pair of callbacks per source for the whole life of the loop (a source has at most one
+    // receive in flight, so `pending[source]` tells whether the one settling is still wanted).
+    const onMessage = sources.map((_, source) => (message: ASGIEvent): undefined => {
+      settle(source, { source, ok: true, message });
+      return undefined;
+    });
+    const onFailure = sources.map((_, source) => (f: Failure): undefined => {
+      settle(source, { source, ok: false, error: f.thrown });
+      return undefined;
+    });
+    const onRejected = sources.map((_, source) => (error: unknown): void => settle(source, { source, ok: false, error }));
     const arm = (source: number): void => {
       let r: PromiseLike<ASGIEvent>;
       try {
@@ -290,37 +384,13 @@ export class AsyncConsumer {
       }
       pending[source] = r;
       outstanding[source] = true;
-      const settle = (s: Settled): void => {
-        if (pending[source] !== r) return; // withdrawn as the loop ended
-        pending[source] = null;
-        arrived.push(s);
-        notify();
-      };
-      if (r instanceof Deferred) {
-        // Observed without a Promise in between: no allocation, no microtask hop.
-        (r as Deferred<ASGIEvent>).addCallbacks(
-          (message: ASGIEvent) => {
-            settle({ source, ok: true, message });
-            return undefined;
-          },
-          (f: Failure) => {
-            settle({ source, ok: false, error: f.thrown });
-            return undefined;
-          },
-        );
-      } else {
-        r.then(
-          (message) => settle({ source, ok: true, message }),
-          (error: unknown) => settle({ source, ok: false, error }),
-        );
-      }
+      // A Deferred is observed without a Promise in between: no allocation, no microtask hop
+      // (and one that already has its message fires at once).
+      if (r instanceof Deferred) (r as Deferred<ASGIEvent>).addCallbacks(onMessage[source]!, onFailure[source]!);
+      else r.then(onMessage[source], onRejected[source]);
     };
 
-    const finished = (): void => {
-      running--;
-      notify();
-    };
-    const failed = (e: unknown): void => {
+    const handlerFailed = (e: unknown): void => {
       running--;
       if (stopping) {
         // The consumer already ended: nobody waits for this handler any more.
@@ -333,27 +403,57 @@ export class AsyncConsumer {
         stopping = true;
         failure = { error: e };
       }
-      notify();
     };
+    // A Promise's reactions always run in a microtask of their own: the loop goes on right there.
+    const promiseDone = (): void => {
+      running--;
+      advance();
+    };
+    const promiseFailed = (e: unknown): void => {
+      handlerFailed(e);
+      advance();
+    };
+    // A Deferred (or another thenable) may fire from anywhere, even inside another consumer's
+    // send: news.
+    const laterDone = (): undefined => {
+      running--;
+      news();
+      return undefined;
+    };
+    const laterFailed = (e: unknown): void => {
+      handlerFailed(e);
+      news();
+    };
+    const deferredFailed = (f: Failure): undefined => {
+      laterFailed(f.thrown);
+      return undefined;
+    };
+    // `dispatch` not overridden (the usual case): the handler is called directly, and its
+    // outcome observed with one reaction instead of through `dispatch`'s own async wrapper.
+    const direct = this.dispatch === AsyncConsumer.prototype.dispatch;
     const start = (message: ASGIEvent): void => {
       running++;
       let r: unknown;
       try {
-        r = this.dispatch(message);
+        r = direct ? resolveHandler(this, message).call(this, message) : this.dispatch(message);
       } catch (e) {
-        r = Promise.reject(e);
+        handlerFailed(e);
+        return;
       }
-      Promise.resolve(r).then(finished, failed);
+      if (r instanceof Promise) r.then(promiseDone, promiseFailed);
+      else if (r instanceof Deferred) (r as Deferred<unknown>).addCallbacks(laterDone, deferredFailed);
+      else if (isThenable(r)) r.then(laterDone, laterFailed);
+      else running--; // done already: the next message may start in this same pass
     };
 
-    // Client messages read while every slot was busy (to see a disconnect behind them); they
-    // run first once a slot frees. Bounded: past the limit the client is not read until then.
-    const held: ASGIEvent[] = [];
-    let clientGone = false;
-    try {
+    /**
+     * Start what can be started. Returns undefined to wait for news, or how the loop ends
+     * (`null`: cleanly; throws for a failed receive or a cancellation).
+     */
+    const pass = (): { error: unknown } | null | undefined => {
       for (;;) {
         this.#checkCancelled();
-        if (stopping) break;
+        if (stopping) return failure;
         const full = running >= concurrency;
         if (!full && held.length > 0) {
           start(held.shift()!);
@@ -361,10 +461,7 @@ export class AsyncConsumer {
         }
         // Sequential consumers keep Channels' order strictly; concurrent ones still watch the
         // client while busy, so that a disconnect never waits behind slow handlers.
-        if (full && (concurrency === 1 || held.length >= HOLD_LIMIT)) {
-          await waitForNews();
-          continue;
-        }
+        if (full && (concurrency === 1 || held.length >= HOLD_LIMIT)) return undefined;
         for (let i = 0; i < sources.length; i++) {
           // After a disconnect the client has nothing more to say (a receive would answer the
           // disconnect again, at once, for ever).
@@ -374,10 +471,7 @@ export class AsyncConsumer {
         let at = -1;
         if (!full) at = arrived.length > 0 ? 0 : -1;
         else for (let i = 0; i < arrived.length && at === -1; i++) if (arrived[i]!.source === 0) at = i;
-        if (at === -1) {
-          await waitForNews(); // a receive settled, a handler ended, or the instance was cancelled
-          continue;
-        }
+        if (at === -1) return undefined; // a receive settles, a handler ends, or the instance is cancelled
         const next = at === 0 ? arrived.shift()! : arrived.splice(at, 1)[0]!;
         outstanding[next.source] = false;
         if (!next.ok) throw next.error;
@@ -385,7 +479,10 @@ export class AsyncConsumer {
         if (full && !isDisconnect(next.message)) held.push(next.message);
         else start(next.message);
       }
-    } finally {
+    };
+
+    const end = (outcome: { error: unknown } | null): void => {
+      over = true;
       stopping = true;
       this.#wake = () => {};
       // Withdraw the receives still pending: a cancelled layer receive loses no message.
@@ -396,9 +493,12 @@ export class AsyncConsumer {
           (r as unknown as { cancel(): void }).cancel();
         }
       }
-    }
-    const f = failure as { error: unknown } | null;
-    if (f !== null) throw f.error;
+      if (outcome === null) resolveEnded();
+      else rejectEnded(outcome.error);
+    };
+
+    advance();
+    return ended;
   }
 }
 

@@ -17,6 +17,7 @@ import {
   type WebSocketServerOptions,
 } from '../../websocket/server.js';
 import type { WebSocketData } from '../../websocket/socket.js';
+import { prepareMessage, type PreparedMessage } from '../../websocket/frame-serializer.js';
 import { AppRunner } from '../asgi/appRunner.js';
 import { ASGIConnectionClosed } from '../asgi/errors.js';
 import { WebsocketCycle, type WebsocketAction } from '../asgi/websocketCycle.js';
@@ -79,6 +80,8 @@ export class WebsocketBridge {
   #decision: Deferred<HandshakeDecision> | null = null;
   #deny: Deny | null = null;
   #open = false;
+  /** Whether text messages may go out as the shared frame (see {@link sharedFrame}). */
+  #sharedFrames = false;
   #gone = false;
   /** What the application asked for between its accept and the socket opening. */
   #pending: Array<() => void> = [];
@@ -248,8 +251,11 @@ export class WebsocketBridge {
         this.#deny = action;
         this.#decide({ accept: false, status: action.status });
         return;
-      case 'message':
-        return this.#whenOpen(() => this.#send(action.data));
+      case 'message': {
+        const data = action.data;
+        // Open (nearly always): straight to the socket, no closure for #whenOpen.
+        return this.#open ? this.#send(data) : this.#whenOpen(() => this.#send(data));
+      }
       case 'close': {
         const { code, reason } = action;
         return this.#whenOpen(() => {
@@ -264,9 +270,11 @@ export class WebsocketBridge {
   }
 
   #send(data: string | Uint8Array): Deferred<void> {
-    return this.#protocol.socket.send(data).addErrback((f: Failure) => {
-      throw new ASGIConnectionClosed(`websocket.send: ${f.getErrorMessage()}`);
-    });
+    const socket = this.#protocol.socket;
+    if (typeof data === 'string' && this.#sharedFrames && data.length <= SHARED_FRAME_MAX) {
+      return socket.sendPrepared(sharedFrame(data)).addErrback(sendFailed);
+    }
+    return socket.send(data).addErrback(sendFailed);
   }
 
   /**
@@ -294,6 +302,9 @@ export class WebsocketBridge {
 
   #opened(): void {
     this.#open = true;
+    // A prepared frame is exactly what `send` would write unless an extension (compression)
+    // transforms this connection's messages.
+    this.#sharedFrames = this.#protocol.socket.extensions === '';
     const lifetime = this.#options.maxLifetime;
     if (lifetime !== null && lifetime !== Infinity) {
       this.#lifetimeTimer = this.#ctx.clock.callLater(lifetime, () => {
@@ -340,6 +351,31 @@ export class WebsocketBridge {
     this.#connectTimer = null;
     if (t !== null && t.active()) t.cancel();
   }
+}
+
+function sendFailed(f: Failure): never {
+  throw new ASGIConnectionClosed(`websocket.send: ${f.getErrorMessage()}`);
+}
+
+/** Texts up to this length (UTF-16 units) are framed once for every socket; longer ones, per socket. */
+const SHARED_FRAME_MAX = 64 * 1024;
+let lastText: string | null = null;
+let lastFrame: PreparedMessage | null = null;
+
+/**
+ * The frame of `text`, made once for consecutive sends of the same text by any connection: a
+ * group broadcast hands one text to every member, whose consumers each send it on, so the
+ * broadcast is framed (and UTF-8 encoded) once and the same bytes are written to every socket.
+ * A text compares equal (`===`, by content) only to itself, so a frame is never reused for
+ * another text; server frames are unmasked, so the bytes are the same for every peer. Only the
+ * last text is kept, and only a short one (no large buffer held after its broadcast).
+ */
+function sharedFrame(text: string): PreparedMessage {
+  if (text !== lastText || lastFrame === null) {
+    lastFrame = prepareMessage(text);
+    lastText = text;
+  }
+  return lastFrame;
 }
 
 function failClosed(): Deferred<void> {
