@@ -59,11 +59,17 @@ class Step {
   ) {}
 }
 
-// Bits of Deferred._flags.
-const CALLED = 1;
-const SUPPRESS_ALREADY_CALLED = 2;
-const RUNNING = 4;
-const UNHANDLED = 8;
+/**
+ * Bits of Deferred._flags. A const enum so each use compiles to a literal:
+ * a module-level const would cost a context load and a TDZ check per use,
+ * on the hottest paths.
+ */
+const enum Flag {
+  CALLED = 1,
+  SUPPRESS_ALREADY_CALLED = 2,
+  RUNNING = 4,
+  UNHANDLED = 8,
+}
 
 /** Rarely used state, kept off the hot object so a Deferred stays small. */
 interface Extra {
@@ -72,6 +78,17 @@ interface Extra {
   /** A failure already seen by `then`/`await`: it does not count as unhandled. */
   observed: Failure | null;
   debug: DebugStacks | null;
+}
+
+function newExtra(debug: DebugStacks | null): Extra {
+  return { chainedTo: null, observed: null, debug };
+}
+
+/** The extra state of a Deferred created while debugging is on: where it was created. */
+function debugExtra(): Extra {
+  // Without this helper's own frame: the stack starts at the constructor.
+  const stack = captureStack();
+  return newExtra({ creator: stack.slice(stack.indexOf('\n') + 1) });
 }
 
 /** What `_adopt` returns when the chain must wait on an inner Deferred. */
@@ -90,6 +107,11 @@ function withArgs(fn: Fn, a: unknown, b: unknown, c: unknown, d: unknown, e: unk
   const args = [a, b, c, d, e, f];
   while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
   return bindArgs(fn, args);
+}
+
+/** `withArgs` for an add* call's `arguments` (the function, then the extra arguments). */
+function withArgsOf(args: IArguments): Fn {
+  return withArgs(args[0], args[1], args[2], args[3], args[4], args[5], args[6]);
 }
 
 const log = new Logger('spindle.defer');
@@ -128,14 +150,21 @@ function isThenable(x: unknown): x is PromiseLike<unknown> {
  * ```
  */
 export class Deferred<T = unknown> implements PromiseLike<T> {
-  private _flags = 0;
-  private _paused = 0;
+  // The fields are only declared here and all set by the constructor, in
+  // one order: construction is then one small body that V8 inlines into the
+  // caller (class-field initialisers compile to a separate function), and
+  // every Deferred has the same hidden class.
+  /** Flag bits. */
+  private declare _flags: number;
+  /** How many pause() calls (or inner Deferreds waited on) hold the chain. */
+  private declare _paused: number;
   /** T, a Failure, or (while waiting on another Deferred) that Deferred. */
-  private _result: unknown = undefined;
-  private _cbs: unknown[] | null = null;
-  private _cbIndex = 0;
-  private _canceller: Canceller<T> | null;
-  private _extra: Extra | null = null;
+  private declare _result: unknown;
+  /** The entries not run yet start at `_cbIndex`; null when there are none. */
+  private declare _cbs: unknown[] | null;
+  private declare _cbIndex: number;
+  private declare _canceller: Canceller<T> | null;
+  private declare _extra: Extra | null;
 
   /**
    * @param canceller called by {@link Deferred.cancel} while the Deferred has
@@ -143,13 +172,18 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * error), otherwise the Deferred fails with {@link CancelledError}.
    */
   constructor(canceller?: Canceller<T> | null) {
+    this._flags = 0;
+    this._paused = 0;
+    this._result = undefined;
+    this._cbs = null;
+    this._cbIndex = 0;
     this._canceller = canceller ?? null;
-    if (getDebugging()) this._extraState().debug = { creator: captureStack() };
+    this._extra = getDebugging() ? debugExtra() : null;
   }
 
   /** Whether `callback` or `errback` has been called. */
   get called(): boolean {
-    return (this._flags & CALLED) !== 0;
+    return (this._flags & Flag.CALLED) !== 0;
   }
 
   /** How many `pause()` calls (or inner Deferreds waited on) hold the chain. */
@@ -212,12 +246,20 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     fn: (result: T, ...args: A) => MaybeDeferred<U> | Failure,
     ...args: A
   ): Deferred<U>;
-  addCallback(fn: AnyFn, a?: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): Deferred<unknown> {
-    const entry = a === undefined && b === undefined && c === undefined && d === undefined && e === undefined && f === undefined ? (fn as Fn) : withArgs(fn as Fn, a, b, c, d, e, f);
+  addCallback(fn: AnyFn): Deferred<unknown> {
+    // Not declared parameters as in addErrback/addBoth: testing six of them
+    // made this method too big for V8 to inline into callers that add many
+    // callbacks, and a call costs several times the append. Optimised code
+    // reads `arguments.length` without creating the object; the object is
+    // only used (and built) when extra arguments were passed.
+    // eslint-disable-next-line prefer-rest-params
+    const entry = arguments.length === 1 ? (fn as Fn) : withArgsOf(arguments);
+    // Short on purpose, the usual case first: V8 inlines a method into its
+    // caller only while a bytecode budget lasts, and inlined it costs a
+    // fraction of a call. An unfired Deferred with entries: a plain append.
     const cbs = this._cbs;
-    if (cbs === null) this._cbs = [entry];
-    else cbs.push(entry);
-    if ((this._flags & CALLED) !== 0) this._runCallbacks();
+    if (cbs !== null && this._flags === 0) cbs.push(entry);
+    else this._append(entry);
     return this as Deferred<unknown>;
   }
 
@@ -260,7 +302,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   unpause(): void {
     if (this._paused === 0) return;
     this._paused--;
-    if (this._paused === 0 && (this._flags & CALLED) !== 0) this._runCallbacks();
+    if (this._paused === 0 && (this._flags & Flag.CALLED) !== 0) this._runCallbacks();
   }
 
   /**
@@ -275,7 +317,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * - Otherwise nothing happens.
    */
   cancel(): void {
-    if ((this._flags & CALLED) === 0) {
+    if ((this._flags & Flag.CALLED) === 0) {
       const canceller = this._canceller;
       if (canceller !== null) {
         try {
@@ -284,9 +326,9 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
           log.failure('Exception raised by the canceller of a Deferred', e, undefined, 'error');
         }
       } else {
-        this._flags |= SUPPRESS_ALREADY_CALLED;
+        this._flags |= Flag.SUPPRESS_ALREADY_CALLED;
       }
-      if ((this._flags & CALLED) === 0) this.errback(new CancelledError());
+      if ((this._flags & Flag.CALLED) === 0) this.errback(new CancelledError());
     } else if (this._result instanceof Deferred) {
       this._result.cancel();
     }
@@ -392,7 +434,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   toString(): string {
-    if ((this._flags & CALLED) === 0) return 'Deferred (no result)';
+    if ((this._flags & Flag.CALLED) === 0) return 'Deferred (no result)';
     if (this._result instanceof Deferred) return 'Deferred (waiting on another Deferred)';
     if (this._result instanceof Failure) return `Deferred (current result: ${String(this._result)})`;
     return `Deferred (current result: ${typeof this._result})`;
@@ -401,36 +443,52 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   // ---------------------------------------------------------------- internals
 
   private _add(cb: Fn, eb: Fn): never {
-    const entry: Fn | Step = eb === PASS ? cb : new Step(cb, eb);
-    const cbs = this._cbs;
-    if (cbs === null) this._cbs = [entry];
-    else cbs.push(entry);
-    if ((this._flags & CALLED) !== 0) this._runCallbacks();
+    this._append(eb === PASS ? cb : new Step(cb, eb));
     // The same object, now holding a result of the new type.
     return this as never;
   }
 
+  /** Append one entry to the chain, and run it at once if there is a result. */
+  private _append(entry: Fn | Step): void {
+    const cbs = this._cbs;
+    if (cbs === null) this._cbs = [entry];
+    else cbs.push(entry);
+    if ((this._flags & Flag.CALLED) !== 0) this._runCallbacks();
+  }
+
   private _extraState(): Extra {
-    return (this._extra ??= { chainedTo: null, observed: null, debug: null });
+    return (this._extra ??= newExtra(null));
   }
 
   private _start(result: unknown): void {
-    const flags = this._flags;
-    if ((flags & CALLED) !== 0) {
-      if ((flags & SUPPRESS_ALREADY_CALLED) !== 0) {
-        this._flags = flags & ~SUPPRESS_ALREADY_CALLED;
-        return;
-      }
-      const stacks = describeStacks(this._extra?.debug ?? null);
-      throw new AlreadyCalledError(
-        stacks === '' ? 'the Deferred was already called' : `the Deferred was already called\n${stacks}`,
-      );
+    if ((this._flags & Flag.CALLED) !== 0) {
+      this._startAgain();
+      return;
     }
-    this._flags = flags | CALLED;
+    this._flags |= Flag.CALLED;
     this._result = result;
     this._canceller = null;
     if (this._extra !== null) this._fired();
-    this._runCallbacks();
+    if (this._cbs !== null) this._runCallbacks();
+    // No entries (a lone Deferred): what _runCallbacks would do, without the
+    // call; only a result that may be a Failure needs any book-keeping.
+    else if (typeof result === 'object' && this._paused === 0) this._settle();
+  }
+
+  /**
+   * A second callback/errback: ignored once after a cancel without a
+   * canceller (the producer answering late), otherwise an error.
+   */
+  private _startAgain(): void {
+    const flags = this._flags;
+    if ((flags & Flag.SUPPRESS_ALREADY_CALLED) !== 0) {
+      this._flags = flags & ~Flag.SUPPRESS_ALREADY_CALLED;
+      return;
+    }
+    const stacks = describeStacks(this._extra?.debug ?? null);
+    throw new AlreadyCalledError(
+      stacks === '' ? 'the Deferred was already called' : `the Deferred was already called\n${stacks}`,
+    );
   }
 
   /** Debug and chaining book-keeping when a Deferred with extra state fires. */
@@ -458,9 +516,14 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * when the inner one reaches that entry, it hands its result over and the
    * waiting Deferred runs next, on the same stack, with the inner one pushed
    * so it resumes afterwards.
+   *
+   * The trampoline and the loop over one Deferred's entries are one method on
+   * purpose: a method this size is never inlined into its callers, so the
+   * small ones that fire or add to a Deferred (`callback`, `_start`,
+   * `addCallback`) stay small enough to be inlined into theirs.
    */
   private _runCallbacks(): void {
-    if ((this._flags & RUNNING) !== 0) return; // a callback added this: the running loop will get to it
+    if ((this._flags & Flag.RUNNING) !== 0) return; // a callback added this: the running loop will get to it
     if (this._cbs === null) {
       if (this._paused === 0) this._settle();
       return;
@@ -468,101 +531,95 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     let stack: Deferred<unknown>[] | null = null;
     let current = this as Deferred<unknown>;
     for (;;) {
+      // Run current's own entries until they are exhausted, it starts
+      // waiting on an inner Deferred, or another Deferred must run first
+      // (then `next` is that one).
       let next: Deferred<unknown> | null = null;
-      if (current._paused === 0) {
-        next = current._runOwnCallbacks();
-        if (next === null) current._settle();
+      const cbs = current._cbs;
+      const runnable = current._paused === 0;
+      if (runnable && cbs !== null) {
+        // RUNNING makes an addCallback from inside a callback a plain append
+        // that this loop picks up; the index lives in a local until the loop exits.
+        current._flags |= Flag.RUNNING;
+        let i = current._cbIndex;
+        let result = current._result;
+        // Only objects can be Failures: primitives skip the instanceof checks.
+        let failed = typeof result === 'object' && result instanceof Failure;
+        let waiting = false;
+        while (i < cbs.length) {
+          const entry = cbs[i++] as Fn | Step;
+          let fn: Fn;
+          if (typeof entry === 'function') {
+            if (failed) continue;
+            fn = entry;
+          } else {
+            const cb = entry.cb;
+            const eb = entry.eb;
+            if (cb === CONTINUE) {
+              const waiter = eb as unknown as Deferred<unknown>;
+              waiter._result = result;
+              result = undefined;
+              failed = false;
+              waiter._paused--;
+              next = waiter;
+              break;
+            }
+            if (cb === CHAIN) {
+              current._result = result;
+              const target = eb as unknown as Deferred<unknown>;
+              const runTarget = current._fireChained(target);
+              result = current._result;
+              failed = typeof result === 'object' && result instanceof Failure;
+              if (runTarget) {
+                next = target;
+                break;
+              }
+              continue;
+            }
+            fn = failed ? eb : cb;
+            if (fn === PASS) continue;
+          }
+          let value: unknown;
+          try {
+            value = fn(result);
+            if (typeof value === 'object' && value !== null && !(value instanceof Failure)) {
+              value = current._adopt(value);
+              if (value === WAITING) {
+                waiting = true;
+                break;
+              }
+            }
+          } catch (e) {
+            value = Failure.from(e);
+          }
+          result = value;
+          failed = typeof value === 'object' && value instanceof Failure;
+        }
+        current._flags &= ~Flag.RUNNING;
+        if (waiting) {
+          // _adopt left the inner Deferred in _result.
+          current._cbIndex = i;
+        } else {
+          current._result = result;
+          if (next === null && current._cbs === cbs && i >= cbs.length) {
+            current._cbs = null;
+            current._cbIndex = 0;
+          } else {
+            current._cbIndex = i;
+          }
+        }
       }
       if (next !== null) {
         (stack ??= []).push(current);
         current = next;
-      } else if (stack !== null && stack.length > 0) {
-        current = stack.pop()!;
-      } else {
-        return;
+        continue;
       }
+      // Ran as far as it can (or is waiting on an inner Deferred, which
+      // _settle sees as a result that is not a failure).
+      if (runnable) current._settle();
+      if (stack !== null && stack.length > 0) current = stack.pop()!;
+      else return;
     }
-  }
-
-  /**
-   * Run this Deferred's own entries until they are exhausted, it starts
-   * waiting on an inner Deferred (returns null), or another Deferred must run
-   * first (returns that one).
-   */
-  private _runOwnCallbacks(): Deferred<unknown> | null {
-    const cbs = this._cbs;
-    if (cbs === null) return null;
-    // RUNNING makes an addCallback from inside a callback a plain append that
-    // this loop picks up; the index lives in a local until the loop exits.
-    this._flags |= RUNNING;
-    let i = this._cbIndex;
-    let result = this._result;
-    // Only objects can be Failures: primitives skip the instanceof checks.
-    let failed = typeof result === 'object' && result instanceof Failure;
-    let handOff: Deferred<unknown> | null = null;
-    while (i < cbs.length) {
-      const entry = cbs[i++] as Fn | Step;
-      let fn: Fn;
-      if (typeof entry === 'function') {
-        if (failed) continue;
-        fn = entry;
-      } else {
-        const cb = entry.cb;
-        const eb = entry.eb;
-        if (cb === CONTINUE) {
-          const waiting = eb as unknown as Deferred<unknown>;
-          waiting._result = result;
-          result = undefined;
-          failed = false;
-          waiting._paused--;
-          handOff = waiting;
-          break;
-        }
-        if (cb === CHAIN) {
-          this._result = result;
-          const target = eb as unknown as Deferred<unknown>;
-          const runTarget = this._fireChained(target);
-          result = this._result;
-          failed = typeof result === 'object' && result instanceof Failure;
-          if (runTarget) {
-            handOff = target;
-            break;
-          }
-          continue;
-        }
-        fn = failed ? eb : cb;
-        if (fn === PASS) continue;
-      }
-      let value: unknown;
-      try {
-        value = fn(result);
-        if (typeof value === 'object' && value !== null && !(value instanceof Failure)) {
-          value = this._adopt(value);
-          if (value === WAITING) {
-            this._cbIndex = i;
-            this._flags &= ~RUNNING;
-            return null;
-          }
-        }
-      } catch (e) {
-        value = Failure.from(e);
-      }
-      result = value;
-      failed = typeof value === 'object' && value instanceof Failure;
-    }
-    this._result = result;
-    this._flags &= ~RUNNING;
-    if (handOff !== null) {
-      this._cbIndex = i;
-      return handOff;
-    }
-    if (this._cbs === cbs && i >= cbs.length) {
-      this._cbs = null;
-      this._cbIndex = 0;
-    } else {
-      this._cbIndex = i;
-    }
-    return null;
   }
 
   /**
@@ -575,7 +632,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     }
     if (!isThenable(value)) return value;
     const inner = value instanceof Deferred ? (value as Deferred<unknown>) : Deferred.fromPromise(value);
-    if ((inner._flags & CALLED) === 0 || inner._paused > 0) {
+    if ((inner._flags & Flag.CALLED) === 0 || inner._paused > 0) {
       // Wait for it: its CONTINUE entry will hand its result back to us.
       this._result = inner;
       this._paused++;
@@ -588,7 +645,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     // Already there: take its result, so it no longer holds a failure to report.
     const taken = inner._result;
     inner._result = undefined;
-    if ((inner._flags & UNHANDLED) !== 0) inner._clearUnhandled();
+    if ((inner._flags & Flag.UNHANDLED) !== 0) inner._clearUnhandled();
     return taken;
   }
 
@@ -598,16 +655,16 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   private _fireChained(target: Deferred<unknown>): boolean {
     const flags = target._flags;
-    if ((flags & CALLED) !== 0) {
-      if ((flags & SUPPRESS_ALREADY_CALLED) !== 0) {
-        target._flags = flags & ~SUPPRESS_ALREADY_CALLED;
+    if ((flags & Flag.CALLED) !== 0) {
+      if ((flags & Flag.SUPPRESS_ALREADY_CALLED) !== 0) {
+        target._flags = flags & ~Flag.SUPPRESS_ALREADY_CALLED;
         this._result = undefined;
       } else {
         this._result = new Failure(new AlreadyCalledError('chainDeferred: the target Deferred was already called'));
       }
       return false;
     }
-    target._flags = flags | CALLED;
+    target._flags = flags | Flag.CALLED;
     target._result = this._result;
     target._canceller = null;
     if (target._extra !== null) target._fired();
@@ -618,26 +675,26 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   /** Book-keeping when the chain has run as far as it can: track an unhandled failure. */
   private _settle(): void {
     const r = this._result;
-    if (typeof r !== 'object' && (this._flags & UNHANDLED) === 0) return;
+    if (typeof r !== 'object' && (this._flags & Flag.UNHANDLED) === 0) return;
     if (r instanceof Failure && (this._extra === null || r !== this._extra.observed)) {
-      if ((this._flags & UNHANDLED) === 0) {
-        this._flags |= UNHANDLED;
+      if ((this._flags & Flag.UNHANDLED) === 0) {
+        this._flags |= Flag.UNHANDLED;
         r.cleanFailure();
         markUnhandled(this, { failure: r, debug: this._extra?.debug ?? null });
       }
-    } else if ((this._flags & UNHANDLED) !== 0) {
+    } else if ((this._flags & Flag.UNHANDLED) !== 0) {
       this._clearUnhandled();
     }
   }
 
   private _clearUnhandled(): void {
-    this._flags &= ~UNHANDLED;
+    this._flags &= ~Flag.UNHANDLED;
     markHandled(this);
   }
 
   /** @internal Used by the unhandled-failure tracker when a test flushes a failure. */
   static _forgetUnhandled(owner: object): void {
-    if (owner instanceof Deferred) owner._flags &= ~UNHANDLED;
+    if (owner instanceof Deferred) owner._flags &= ~Flag.UNHANDLED;
   }
 }
 
