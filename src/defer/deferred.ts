@@ -396,6 +396,13 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * this way no longer counts as unhandled.
    */
   asPromise(): Promise<T> {
+    // Already settled on a success with nothing left to run (the common `await` of a fired
+    // Deferred): adding a step would run it at once and change nothing, so skip the step and
+    // the executor closure.
+    if ((this._flags & (Flag.CALLED | Flag.RUNNING)) === Flag.CALLED && this._paused === 0 && this._cbs === null) {
+      const r = this._result;
+      if (!(typeof r === 'object' && r instanceof Failure)) return Promise.resolve(r as T);
+    }
     return new Promise<T>((resolve, reject) => {
       this._add(
         (r) => {

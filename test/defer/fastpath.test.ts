@@ -182,3 +182,62 @@ describe('debugging', () => {
     }
   });
 });
+
+describe('asPromise/await: a settled success skips the chain step; everything else takes it', () => {
+  const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  test('a fired success: the value, and the chain is left as it was', async () => {
+    const d = new Deferred<number>();
+    d.callback(5);
+    const p = d.asPromise();
+    d.addCallback((x) => x + 1);
+    expect(await p).toBe(5);
+    expect(await d).toBe(6);
+    expect(successResultOf(d)).toBe(6);
+  });
+
+  test('paused: nothing until unpaused', async () => {
+    const d = new Deferred<number>();
+    d.pause();
+    d.callback(1);
+    let got: number | null = null;
+    void d.then((v) => (got = v));
+    await tick();
+    expect(got).toBeNull();
+    d.unpause();
+    await tick();
+    expect(got).toBe(1);
+  });
+
+  test('waiting on an inner Deferred: the inner result, when it comes', async () => {
+    const inner = new Deferred<number>();
+    const d = new Deferred<number>();
+    d.addCallback(() => inner);
+    d.callback(0);
+    let got: number | null = null;
+    void d.then((v) => (got = v));
+    await tick();
+    expect(got).toBeNull();
+    inner.callback(7);
+    await tick();
+    expect(got).toBe(7);
+  });
+
+  test('a fired failure rejects with the original error and is no longer unhandled', async () => {
+    const d = new Deferred<number>();
+    d.errback(new BoomError('x'));
+    await expect(d.asPromise()).rejects.toBeInstanceOf(BoomError);
+    expect(flushLoggedErrors()).toEqual([]);
+  });
+
+  test('awaited from inside its own callback (running): resolves after the chain step', async () => {
+    const d = new Deferred<number>();
+    let p: Promise<number> | null = null;
+    d.addCallback((x) => {
+      p = d.asPromise();
+      return x * 2;
+    });
+    d.callback(4);
+    expect(await p!).toBe(8);
+  });
+});
