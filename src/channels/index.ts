@@ -93,6 +93,7 @@ export {
   type WebsocketState,
 } from './asgi/websocketCycle.js';
 export { AppRunner, type AppRunnerOptions, type AppOutcome } from './asgi/appRunner.js';
+export { CloseTimeouts, CloseTimeout } from './asgi/closeTimeouts.js';
 export { Lifespan, type LifespanOptions } from './asgi/lifespan.js';
 
 // Consumers.

@@ -86,3 +86,4 @@ export { spawnProcess, SHUTDOWN_KILL_AFTER, SHUTDOWN_GIVE_UP_AFTER } from './pro
 export { ThreadPool, DataCloneError, WorkerCrashedError, type ThreadPoolOptions, type ThreadPoolStats } from './threads.js';
 export { StallMonitor, type StallMonitorOptions, type EventLoopStats } from './stall.js';
 export * from './endpoints/index.js';
+export type { WriteStringEncoding } from './writeString.js';

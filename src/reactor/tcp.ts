@@ -616,7 +616,7 @@ export interface PortSpec {
   boundAddress(server: net.Server): Address;
   /**
    * The peer and local addresses of an accepted socket; `bound` is the
-   * port's own address (see {@link acceptedTCPAddresses}).
+   * port's own address (see `acceptedTCPAddresses` in this file).
    */
   addresses(socket: net.Socket, bound: Address): { peer: Address; host: Address };
   /** UNIX: the socket file (a stale one is replaced; removed on close) and its mode. */
