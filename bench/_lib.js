@@ -74,3 +74,55 @@ export function runWrk(cmd, argv, seconds) {
     });
   });
 }
+
+/**
+ * In the parent: speak to `child` (spawned with piped stdin and stdout) with JSON lines.
+ * `ready` resolves with the child's `{ ready }` line (or, with `readyLine`, the first capture
+ * of that pattern on a line: a child that is not an RPC server, such as the CLI), or null if
+ * it exits first; `call(cmd, args)` resolves with the answer to `{ id, cmd, …args }`, and
+ * rejects on an error answer, after `timeoutMs`, or when the child exits; `exited` resolves
+ * with `{ code, signal }`.
+ */
+export function rpcClient(child, label, { readyLine = null } = {}) {
+  const waiting = new Map();
+  let next = 0;
+  let ready;
+  const first = new Promise((r) => (ready = r));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (readyLine !== null) {
+      const m = readyLine.exec(line);
+      if (m !== null) ready(Number(m[1]));
+      return;
+    }
+    const msg = JSON.parse(line);
+    if (msg.ready !== undefined) return ready(msg.ready);
+    const w = waiting.get(msg.id);
+    waiting.delete(msg.id);
+    if (msg.error) w?.reject(new Error(`${label}: ${msg.error}`));
+    else w?.resolve(msg.result);
+  });
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  void exited.then(({ code, signal }) => {
+    for (const w of waiting.values()) w.reject(new Error(`${label} exited (${code ?? signal})`));
+    waiting.clear();
+    ready(null);
+  });
+  return {
+    ready: first,
+    exited,
+    call(cmd, args = {}, timeoutMs = 120_000) {
+      const id = next++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`${label}: ${cmd} timed out`));
+        }, timeoutMs);
+        waiting.set(id, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
+        child.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
+      });
+    },
+  };
+}

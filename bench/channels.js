@@ -34,9 +34,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runWrk, serveRpc, wrkArgs } from './_lib.js';
+import { rpcClient, runWrk, serveRpc, wrkArgs } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = dirname(dirname(here));
@@ -103,50 +102,16 @@ function startChild(cpu, argv, { nodeFlags = [], label, rpc = true } = {}) {
   const [cmd, args] = pinned(cpu, [process.execPath, ...nodeFlags, ...argv]);
   const child = spawn(cmd, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   children.add(child);
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const client = rpcClient(child, label, { readyLine: rpc ? null : /Listening on http:\/\/[^\s:]+:(\d+)/ });
+  const exited = client.exited;
   void exited.then(() => children.delete(child));
-  const waiting = new Map();
-  let next = 0;
-  let ready;
-  const first = new Promise((r) => (ready = r));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    if (!rpc) {
-      const m = /Listening on http:\/\/[^\s:]+:(\d+)/.exec(line);
-      if (m !== null) ready(Number(m[1]));
-      return;
-    }
-    const msg = JSON.parse(line);
-    if (msg.ready !== undefined) return ready(msg.ready);
-    const w = waiting.get(msg.id);
-    waiting.delete(msg.id);
-    if (msg.error) w?.reject(new Error(`${label}: ${msg.error}`));
-    else w?.resolve(msg.result);
-  });
-  void exited.then(({ code, signal }) => {
-    for (const w of waiting.values()) w.reject(new Error(`${label} exited (${code ?? signal})`));
-    waiting.clear();
-    ready(null);
-  });
   return {
     pid: child.pid,
     ready: Promise.race([
-      first,
+      client.ready,
       new Promise((_, reject) => setTimeout(() => reject(new Error(`${label} did not start within 20 s`)), 20_000).unref()),
     ]),
-    call(command, args = {}, timeoutMs = 120_000) {
-      const id = next++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiting.delete(id);
-          reject(new Error(`${label}: ${command} timed out`));
-        }, timeoutMs);
-        waiting.set(id, {
-          resolve: (v) => (clearTimeout(timer), resolve(v)),
-          reject: (e) => (clearTimeout(timer), reject(e)),
-        });
-        child.stdin.write(`${JSON.stringify({ id, cmd: command, ...args })}\n`);
-      });
-    },
+    call: client.call,
     /** Ask for a normal exit (so --cpu-prof writes its profile), bounded; then by PID. */
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -24,9 +24,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { serveRpc } from './_lib.js';
+import { rpcClient, serveRpc } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
 const root = dirname(dirname(here));
@@ -43,45 +42,15 @@ const SERVERS = [{ key: 'spindle' }, { key: 'ws' }];
 /** A child process spoken to with JSON lines; `call(cmd, args)` resolves with its answer. */
 function rpcChild(command, args, label) {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  const waiting = new Map();
-  let next = 0;
-  let ready;
-  const first = new Promise((r) => (ready = r));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const msg = JSON.parse(line);
-    if (msg.ready !== undefined) return ready(msg.ready);
-    const w = waiting.get(msg.id);
-    waiting.delete(msg.id);
-    if (msg.error) w?.reject(new Error(`${label}: ${msg.error}`));
-    else w?.resolve(msg.result);
-  });
-  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  exited.then(({ code, signal }) => {
-    for (const w of waiting.values()) w.reject(new Error(`${label} exited (${code ?? signal})`));
-    waiting.clear();
-    ready(null);
-  });
+  const rpc = rpcClient(child, label);
   return {
-    ready: first,
-    call(cmd, args = {}, timeoutMs = 120_000) {
-      const id = next++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiting.delete(id);
-          reject(new Error(`${label}: ${cmd} timed out`));
-        }, timeoutMs);
-        waiting.set(id, {
-          resolve: (v) => (clearTimeout(timer), resolve(v)),
-          reject: (e) => (clearTimeout(timer), reject(e)),
-        });
-        child.stdin.write(`${JSON.stringify({ id, cmd, ...args })}\n`);
-      });
-    },
+    ready: rpc.ready,
+    call: rpc.call,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.stdin.end();
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
+      await rpc.exited;
       clearTimeout(timer);
     },
   };

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { connectWebSocket } from '../../src/websocket/index.js';
-import { withinDefault } from './helpers.js';
+import { watchChild, withinDefault, type Running } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -23,15 +23,6 @@ const hello = 'test/fixtures/apps/hello.mjs';
 
 const within = withinDefault(10_000);
 
-interface Running {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when `pattern` appears on the stream, with the match. */
-  waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
-  /** The exit status (or the signal's name). */
-  exited: Promise<number | string>;
-}
 
 const children: ChildProcess[] = [];
 const scratch: string[] = [];
@@ -48,45 +39,7 @@ beforeAll(() => {
 function run(args: string[], script = cli): Running {
   const child = spawn(process.execPath, [script, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
-  let out = '';
-  let err = '';
-  const listeners: Array<() => void> = [];
-  child.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-    for (const l of [...listeners]) l();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    err += c.toString();
-    for (const l of [...listeners]) l();
-  });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitFor(pattern, stream = 'stdout') {
-      return within(
-        new Promise<RegExpMatchArray>((resolve, reject) => {
-          const check = (): boolean => {
-            const m = (stream === 'stdout' ? out : err).match(pattern);
-            if (m !== null) {
-              resolve(m);
-              return true;
-            }
-            return false;
-          };
-          if (check()) return;
-          const l = (): void => {
-            if (check()) listeners.splice(listeners.indexOf(l), 1);
-          };
-          listeners.push(l);
-          void exited.then((code) => reject(new Error(`exited (${code}) before ${pattern}: ${out}\n${err}`)));
-        }),
-        `${pattern} on ${stream}`,
-      );
-    },
-  };
+  return watchChild(child);
 }
 
 /** Run a command that should end by itself; its status and output. */

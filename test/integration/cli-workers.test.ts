@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer, requireRedisOrSkip } from './redisServer.js';
 import { restartDelay } from '../../src/cli/cluster.js';
-import { withinDefault } from './helpers.js';
+import { watchChild, withinDefault, type Running } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
@@ -43,56 +43,11 @@ beforeAll(() => {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does it)`);
 });
 
-interface Running {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
-  exited: Promise<number | string>;
-}
 
 function run(args: string[], detached = false): Running {
   const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached });
   children.push(child);
-  let out = '';
-  let err = '';
-  const listeners: Array<() => void> = [];
-  const onData = (): void => {
-    for (const l of [...listeners]) l();
-  };
-  child.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-    onData();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    err += c.toString();
-    onData();
-  });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitFor(pattern, stream = 'stdout') {
-      return within(
-        new Promise<RegExpMatchArray>((resolve, reject) => {
-          const check = (): boolean => {
-            const m = (stream === 'stdout' ? out : err).match(pattern);
-            if (m !== null) resolve(m);
-            return m !== null;
-          };
-          if (check()) return;
-          const l = (): void => {
-            if (check()) listeners.splice(listeners.indexOf(l), 1);
-          };
-          listeners.push(l);
-          void exited.then((code) => reject(new Error(`exited (${code}) before ${pattern}: ${out}\n${err}`)));
-        }),
-        `${pattern} on ${stream}`,
-      );
-    },
-  };
+  return watchChild(child);
 }
 
 /** GET `path` on `port`: the pid of the worker that answered (its x-pid header), and the body. */

@@ -2,7 +2,7 @@
  * What the integration tests share: bounded waits (every wait on a real socket or process has
  * a deadline, so a hung peer fails the test instead of the run) and peer checks.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 
 /** `p`, or a rejection naming `what` after `ms` milliseconds. */
 export async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
@@ -49,4 +49,59 @@ export function hasOpenSSL(): boolean {
   } catch {
     return false;
   }
+}
+
+/** A child process whose output is collected, waited on with bounded waits. */
+export interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when `pattern` appears on the stream, with the match; rejects after `ms` or if the child exits first. */
+  waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
+  /** The exit status (or the signal's name). */
+  exited: Promise<number | string>;
+}
+
+/** Collect the output of `child` (spawned with piped stdout and stderr); every `waitFor` gives up after `ms`. */
+export function watchChild(child: ChildProcess, ms = 10_000): Running {
+  let out = '';
+  let err = '';
+  const listeners: Array<() => void> = [];
+  const onData = (): void => {
+    for (const l of [...listeners]) l();
+  };
+  child.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+    onData();
+  });
+  child.stderr!.on('data', (c: Buffer) => {
+    err += c.toString();
+    onData();
+  });
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(pattern, stream = 'stdout') {
+      return within(
+        new Promise<RegExpMatchArray>((resolve, reject) => {
+          const check = (): boolean => {
+            const m = (stream === 'stdout' ? out : err).match(pattern);
+            if (m !== null) resolve(m);
+            return m !== null;
+          };
+          if (check()) return;
+          const l = (): void => {
+            if (check()) listeners.splice(listeners.indexOf(l), 1);
+          };
+          listeners.push(l);
+          void exited.then((code) => reject(new Error(`exited (${code}) before ${pattern}: ${out}\n${err}`)));
+        }),
+        `${pattern} on ${stream}`,
+        ms,
+      );
+    },
+  };
 }
