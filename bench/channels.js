@@ -7,9 +7,13 @@
 //         on; the broadcast is `layer.groupSend('bench', { type: 'bench.message', text })`;
 //       - Socket.IO (bench/package.json): `io.to('bench').emit('m', text)`, every socket joined to
 //         the room, websocket transport only on both ends, no compression.
-//     The clients (ws's client for Spindle, socket.io-client for Socket.IO, 1,000 each) run in
-//     another process and count messages: deliveries/s = messages × 1,000 / time until the last
-//     one arrived. The server's CPU time per delivery is shown too.
+//     The clients (1,000) run in another process and count messages: deliveries/s = messages ×
+//     1,000 / time until the last one arrived. They are the same lean client for both servers
+//     (bench/_counting-client.js: raw frames read into one static buffer and counted; only the
+//     handshake differs, Socket.IO's being Engine.IO's over a WebSocket), so that one client core
+//     keeps up and the servers are what is measured — with ws's client and socket.io-client the
+//     client process was the bottleneck (90–100% busy). The server's CPU time per delivery (and
+//     its user-mode part; the rest is the kernel's, mostly the socket writes) is shown too.
 // (b) HTTP hello world — `spindle serve bench/channels.js:hello` (the CLI running the ASGI app
 //     `hello` below, `-v 0` so no access log, `--lifespan off`) against a `node:http` hello
 //     world, both answering "Hello, World!" as text/plain, loaded by wrk (Debian's): keep-alive
@@ -35,6 +39,7 @@ import http from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { openCountingClient } from './_counting-client.js';
 import { rpcClient, runWrk, serveRpc, wrkArgs } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -132,15 +137,21 @@ const TICKS = (() => {
   }
 })();
 
-/** CPU seconds (user + system) used so far by process `pid` (Linux), or null. */
-function cpuOf(pid) {
+/** CPU seconds used so far by process `pid` in user mode and in the kernel (Linux), or null. */
+function cpuSplitOf(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS;
+    return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
   } catch {
     return null;
   }
+}
+
+/** CPU seconds (user + system) used so far by process `pid` (Linux), or null. */
+function cpuOf(pid) {
+  const cpu = cpuSplitOf(pid);
+  return cpu === null ? null : cpu.user + cpu.system;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -249,22 +260,7 @@ async function clientsChild() {
 
   /** Open `n` clients, up to 100 handshakes at a time. */
   async function open(kind, port, n) {
-    const { WebSocket } = await import('ws');
-    const { io } = kind === 'socketio' ? await import('socket.io-client') : { io: null };
-    const one = () =>
-      new Promise((resolve, reject) => {
-        if (kind === 'spindle') {
-          const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-          ws.on('message', onMessage);
-          ws.once('open', () => resolve({ close: () => ws.terminate() }));
-          ws.once('error', reject);
-        } else {
-          const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
-          socket.on('m', onMessage);
-          socket.once('connect', () => resolve({ close: () => socket.disconnect() }));
-          socket.once('connect_error', reject);
-        }
-      });
+    const one = () => openCountingClient(kind, port, onMessage);
     let opened = 0;
     const worker = async () => {
       while (opened < n) {
@@ -322,11 +318,13 @@ async function broadcastOnce(kind, o, nodeFlags = []) {
     await waitMembers(server, o.clients);
     const total = o.clients * o.messages;
     await clients.call('expect', { total });
-    const cpu0 = cpuOf(server.pid);
+    const split0 = cpuSplitOf(server.pid);
+    const cpu0 = split0 === null ? null : split0.user + split0.system;
     const clientCpu0 = cpuOf(clients.pid);
     await server.call('broadcast', { count: o.messages, size: MESSAGE_SIZE });
     const { ms, received } = await clients.call('wait', { timeoutMs: 60_000 }, 70_000);
-    const cpu1 = cpuOf(server.pid);
+    const split1 = cpuSplitOf(server.pid);
+    const cpu1 = split1 === null ? null : split1.user + split1.system;
     const clientCpu1 = cpuOf(clients.pid);
     const { skipped } = await server.call('members');
     if (ms === null) throw new Error(`${kind}: ${received} of ${total} deliveries within 60 s (${skipped} skipped by the layer)`);
@@ -336,6 +334,8 @@ async function broadcastOnce(kind, o, nodeFlags = []) {
     return {
       perSecond: (total * 1000) / ms,
       cpuPerDelivery: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / total,
+      // The server's user-mode share of that (JS, Node, V8); the rest is the kernel's.
+      userPerDelivery: split0 === null || split1 === null ? null : ((split1.user - split0.user) * 1e6) / total,
       // Shares of one core over the run: which side was the bottleneck.
       serverBusy: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / ms,
       clientsBusy: clientCpu0 === null || clientCpu1 === null ? null : ((clientCpu1 - clientCpu0) * 1000) / ms,
@@ -348,7 +348,7 @@ async function broadcastOnce(kind, o, nodeFlags = []) {
 }
 
 async function broadcastBench(o) {
-  const missing = ['ws', 'socket.io', 'socket.io-client'].filter((p) => !existsSync(join(root, 'bench', 'node_modules', p)));
+  const missing = ['socket.io'].filter((p) => !existsSync(join(root, 'bench', 'node_modules', p)));
   if (missing.length > 0) {
     console.log(`(a) broadcast: ${missing.join(', ')} missing: run (cd bench && npm install); nothing measured`);
     return null;
@@ -367,12 +367,18 @@ async function broadcastBench(o) {
   for (const kind of ['spindle', 'socketio']) {
     const rs = runs[kind];
     const cpus = rs.map((x) => x.cpuPerDelivery).filter((x) => x !== null);
-    result[kind] = { perSecond: median(rs.map((x) => x.perSecond)), cpuPerDelivery: cpus.length > 0 ? median(cpus) : null };
+    const users = rs.map((x) => x.userPerDelivery).filter((x) => x !== null);
+    result[kind] = {
+      perSecond: median(rs.map((x) => x.perSecond)),
+      cpuPerDelivery: cpus.length > 0 ? median(cpus) : null,
+      userPerDelivery: users.length > 0 ? median(users) : null,
+    };
     const skipped = rs.reduce((n, x) => n + x.skipped, 0);
     const busy = (x) => (x === null ? '?' : `${Math.round(x * 100)}%`);
     console.log(
       `  ${labels[kind].padEnd(36)} ${fmt(result[kind].perSecond).padStart(11)} deliveries/s` +
         `${result[kind].cpuPerDelivery === null ? '' : `   server CPU ${fmt(result[kind].cpuPerDelivery, 2)} µs/delivery`}` +
+        `${result[kind].userPerDelivery === null ? '' : ` (user ${fmt(result[kind].userPerDelivery, 2)})`}` +
         `   rounds ${rs.map((x) => `${fmt(x.perSecond)} (server ${busy(x.serverBusy)}, clients ${busy(x.clientsBusy)} busy)`).join(' / ')}` +
         `${skipped > 0 ? `   (${skipped} skipped!)` : ''}`,
     );

@@ -263,6 +263,8 @@ async function echoPhase(server, client, port, { size, binary, seconds }) {
     perSecond: (messages * 1000) / ms,
     mbPerSecond: ((c1.bytes - c0.bytes) * 1000) / ms / 1e6,
     cpuPerMessage: cpuUs(s0, s1) / messages,
+    userPerMessage: (s1.user - s0.user) / messages,
+    systemPerMessage: (s1.system - s0.system) / messages,
     cpuShare: cpuUs(s0, s1) / 1000 / ms,
     clientShare: cpuUs(c0, c1) / 1000 / ms,
   };
@@ -368,6 +370,8 @@ function report(results) {
   if (s.echo32) {
     row('echo 32 B text: throughput', s.echo32.perSecond, w.echo32.perSecond, 'msg/s', 0, 1.0, true);
     row('echo 32 B text: server CPU per message', s.echo32.cpuPerMessage, w.echo32.cpuPerMessage, 'µs', 2, 0.8, false);
+    row('  of which user (JS, Node, libuv)', s.echo32.userPerMessage, w.echo32.userPerMessage, 'µs', 2, null, false);
+    row('  of which system (the kernel)', s.echo32.systemPerMessage, w.echo32.systemPerMessage, 'µs', 2, null, false);
     row('echo 32 B text: server CPU use', s.echo32.cpuShare * 100, w.echo32.cpuShare * 100, '%', 0, null, true);
     row('echo 32 B text: client CPU use', s.echo32.clientShare * 100, w.echo32.clientShare * 100, '%', 0, null, true);
   }
