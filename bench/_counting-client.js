@@ -15,20 +15,31 @@ import net from 'node:net';
 
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 
-/** A masked client text frame carrying `text` (ASCII, < 126 bytes): what a client must send. */
-function clientTextFrame(text) {
-  const payload = Buffer.from(text, 'latin1');
-  const mask = randomBytes(4);
-  const frame = Buffer.alloc(6 + payload.length);
-  frame[0] = 0x81;
-  frame[1] = 0x80 | payload.length;
-  mask.copy(frame, 2);
-  for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i] ^ mask[i & 3];
+/**
+ * A masked client frame (FIN set) carrying `payload`: text (opcode 1) or binary (2). A benchmark
+ * may send the same masked frame again and again: the server unmasks it all the same.
+ */
+export function clientFrame(payload, binary = false) {
+  const n = payload.length;
+  const lengthBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
+  const frame = Buffer.alloc(2 + lengthBytes + 4 + n);
+  frame[0] = binary ? 0x82 : 0x81;
+  if (lengthBytes === 0) frame[1] = 0x80 | n;
+  else if (lengthBytes === 2) {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 0x80 | 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  const at = 2 + lengthBytes;
+  randomBytes(4).copy(frame, at);
+  for (let i = 0; i < n; i++) frame[at + 4 + i] = payload[i] ^ frame[at + (i & 3)];
   return frame;
 }
 
-const SIO_CONNECT = clientTextFrame('40');
-const SIO_PONG = clientTextFrame('3');
+const SIO_CONNECT = clientFrame(Buffer.from('40'));
+const SIO_PONG = clientFrame(Buffer.from('3'));
 const CHAR_0 = 0x30;
 const CHAR_2 = 0x32;
 const CHAR_4 = 0x34;
@@ -49,6 +60,7 @@ class FrameCounter {
     this.partial = null; // the start of a header split across reads
     this.first = -1; // the current frame's first two payload bytes (Socket.IO's packet type), or -1
     this.opcode = 0;
+    this.length = 0; // the current frame's payload length
     this.pending = 0; // payload bytes still unseen of the first two
   }
 
@@ -90,6 +102,7 @@ class FrameCounter {
       if (end - i < headerLength) break;
       this.opcode = buf[i] & 0x0f;
       const length = b1 === 126 ? buf.readUInt16BE(i + 2) : b1 === 127 ? Number(buf.readBigUInt64BE(i + 2)) : b1;
+      this.length = length;
       i += headerLength;
       this.first = 0;
       this.pending = Math.min(2, length);
@@ -109,11 +122,11 @@ class FrameCounter {
     const opcode = this.opcode;
     if (opcode !== 1 && opcode !== 2) return; // control frames (and continuations) are not deliveries
     if (this.kind === 'spindle') {
-      this.onDelivery();
+      this.onDelivery(this.socket, this.length);
       return;
     }
     const first = this.first;
-    if (first === ((CHAR_4 << 8) | CHAR_2)) this.onDelivery(); // "42": EVENT
+    if (first === ((CHAR_4 << 8) | CHAR_2)) this.onDelivery(this.socket, this.length); // "42": EVENT
     else if (first === CHAR_2) this.socket.write(SIO_PONG); // "2": PING
     else if (first === ((CHAR_4 << 8) | CHAR_0)) this.onOpen(); // "40": CONNECT accepted
     else if (first >> 8 === CHAR_0 || first === CHAR_0) this.socket.write(SIO_CONNECT); // "0{…}": OPEN
@@ -122,7 +135,9 @@ class FrameCounter {
 
 /**
  * Open one client to `port` and resolve once it is ready to receive (upgraded; for Socket.IO,
- * connected to the default namespace). `onDelivery` is called for every data frame it counts.
+ * connected to the default namespace) with `{ send, close }`. `onDelivery(socket, length)` is
+ * called for every data frame it counts, with the socket (to answer on) and the payload length.
+ * `kind` is 'spindle' for any plain WebSocket server (`ws` too), or 'socketio'.
  */
 export function openCountingClient(kind, port, onDelivery) {
   return new Promise((resolve, reject) => {
@@ -142,7 +157,8 @@ export function openCountingClient(kind, port, onDelivery) {
         },
       },
     });
-    counter = new FrameCounter(kind, onDelivery, () => resolve({ close: () => socket.destroy() }), socket);
+    const client = { send: (bytes) => socket.write(bytes), close: () => socket.destroy() };
+    counter = new FrameCounter(kind, onDelivery, () => resolve(client), socket);
     socket.setNoDelay(true);
     socket.once('error', reject);
     socket.on('connect', () => {

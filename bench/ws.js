@@ -1,5 +1,5 @@
 // bench/ws: Spindle's WebSocket server against `ws` (bench/package.json), loaded by the same
-// client (ws's own client, permessage-deflate off on both sides) in the same run:
+// client (permessage-deflate off on both sides) in the same run:
 //   - echo, 32-byte text: 50 connections, each sending its next message when the echo of the
 //     previous one arrives (messages/s);
 //   - echo, 64 KiB binary: the same (MB/s of echoed payload);
@@ -7,17 +7,25 @@
 //     the event loop (deliveries/s: 500,000 / time until every client has all 1,000);
 //   - memory: 10,000 idle connections (the server's RSS growth after a GC, divided by 10,000).
 //
+// The client is, by default, the lean one of bench/_counting-client.js (frames read into one
+// static buffer and counted; each echo sends one pre-masked frame again): with `ws`'s own client
+// (`--client ws`) the client process saturates its core first (≈ 90k echoes/s), the servers then
+// idle between messages, and each server's CPU per message includes waking up for nearly every
+// one. The lean client keeps the servers busy, so their CPU per message is their own.
+//
 // Each server runs in a child process pinned to CPU 1 (`taskset -c 1`, when available), the
 // client in another pinned to CPU 0. Both servers stay up (the idle one costs nothing) and take
-// turns phase by phase, `--rounds` times, alternating which goes first; the median is shown. A Node client saturates its core before a good server
-// does, so the server measures its own CPU time (`process.cpuUsage()`) over each measured
-// window and the table shows CPU µs per message (per delivery for broadcast) next to the
-// throughput: that is the figure least disturbed by the client and by other work on the machine.
+// turns phase by phase, `--rounds` times, alternating which goes first; the median is shown.
+// Each server measures its own CPU time (`process.cpuUsage()`, user and system) over each
+// measured window, and the table shows CPU µs per message (per delivery for broadcast) next to
+// the throughput: that is the figure least disturbed by the client and by other work on the
+// machine.
 //
 // Goals (issue 5): echo throughput >= 1.0x ws and server CPU per message <= 0.8x ws's;
 // broadcast >= 1.5x ws; memory per idle connection <= ws's.
 //
 //   npm run build && (cd bench && npm install) && node bench/ws.js [--seconds 5] [--rounds 1] [--idle 10000]
+//        [--phase echo32|echo64k|broadcast|memory] [--client lean|ws]
 //   node bench/ws.js --profile spindle [--phase echo32|echo64k|broadcast] [--seconds 5]
 //                                     # a CPU profile of the Spindle server child, summarised
 import { spawn, execFileSync } from 'node:child_process';
@@ -25,6 +33,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { clientFrame, openCountingClient } from './_counting-client.js';
 import { rpcClient, serveRpc } from './_lib.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -151,7 +160,7 @@ async function serverChild(kind) {
 
 // ================================================================== the client (child side)
 
-async function clientChild() {
+async function clientChild(kind) {
   const { WebSocket } = await import('ws');
   let sockets = [];
   let echo = null;
@@ -160,7 +169,8 @@ async function clientChild() {
   let allReceived = null;
   let broadcastDone = null;
 
-  const open = (port, n, onMessage) =>
+  /** The `ws` client: one WebSocket per connection, messages as events. */
+  const openWs = (port, n, onMessage) =>
     new Promise((resolve, reject) => {
       let opened = 0;
       let started = 0;
@@ -168,9 +178,10 @@ async function clientChild() {
       const one = () => {
         started++;
         const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
-        ws.on('message', (data, isBinary) => onMessage(ws, data, isBinary));
+        const peer = { send: (payload) => ws.send(payload, { binary: echo.binary }), close: () => ws.terminate() };
+        ws.on('message', (data) => onMessage(peer, data.length));
         ws.once('open', () => {
-          sockets.push(ws);
+          sockets.push(peer);
           opened++;
           if (opened === n) resolve(opened);
           else if (started < n) one();
@@ -180,11 +191,26 @@ async function clientChild() {
       for (let i = 0; i < Math.min(batch, n); i++) one();
     });
 
-  const onMessage = (ws, data) => {
+  /** The lean client (bench/_counting-client.js): frames counted in a static buffer, echoes pre-masked. */
+  const openLean = async (port, n, onMessage) => {
+    let opened = 0;
+    const worker = async () => {
+      while (opened < n) {
+        opened++;
+        const peer = await openCountingClient('spindle', port, (socket, length) => onMessage(peer, length));
+        sockets.push(peer);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(256, n) }, worker));
+    return sockets.length;
+  };
+  const open = kind === 'lean' ? openLean : openWs;
+
+  const onMessage = (peer, length) => {
     if (echo !== null) {
       echo.count++;
-      echo.bytes += data.length;
-      if (echo.running) ws.send(echo.payload, { binary: echo.binary });
+      echo.bytes += length;
+      if (echo.running) peer.send(echo.payload);
       return;
     }
     received++;
@@ -197,9 +223,11 @@ async function clientChild() {
   serveRpc({
     open: async ({ port, n }) => ({ opened: await open(port, n, onMessage) }),
     echoStart: ({ size, binary }) => {
-      const payload = binary ? Buffer.alloc(size, 0xfe) : Buffer.alloc(size, 'e');
+      const data = binary ? Buffer.alloc(size, 0xfe) : Buffer.alloc(size, 'e');
+      // The lean client sends one pre-masked frame again and again; ws frames (and masks) each send.
+      const payload = kind === 'lean' ? clientFrame(data, binary) : data;
       echo = { payload, binary, count: 0, bytes: 0, running: true };
-      for (const ws of sockets) ws.send(payload, { binary });
+      for (const peer of sockets) peer.send(payload);
       return true;
     },
     count: () => ({ count: echo?.count ?? 0, bytes: echo?.bytes ?? 0, t: Number(process.hrtime.bigint()) / 1e6, ...process.cpuUsage() }),
@@ -222,8 +250,7 @@ async function clientChild() {
     },
     wait: async () => ({ ...(await broadcastDone), received }),
     closeAll: async () => {
-      const closing = sockets.map((ws) => new Promise((r) => (ws.readyState === WebSocket.CLOSED ? r() : (ws.once('close', r), ws.terminate()))));
-      await Promise.all(closing);
+      for (const peer of sockets) peer.close();
       sockets = [];
       return true;
     },
@@ -316,7 +343,7 @@ const PHASES = {
 async function measureAll(kinds, options) {
   const servers = {};
   for (const kind of kinds) servers[kind] = startChild(1, ['--serve', kind], ['--expose-gc', ...(options.nodeFlags ?? [])], `${kind} server`);
-  const client = startChild(0, ['--client'], [], 'client');
+  const client = startChild(0, ['--client', options.client], [], `${options.client} client`);
   const rounds = Object.fromEntries(kinds.map((k) => [k, Array.from({ length: options.rounds }, () => ({}))]));
   try {
     const ports = {};
@@ -399,7 +426,7 @@ function report(results) {
 }
 
 function parseArgs(argv) {
-  const o = { seconds: 5, rounds: 1, idle: 10_000, profile: null, phase: null };
+  const o = { seconds: 5, rounds: 1, idle: 10_000, profile: null, phase: null, client: 'lean' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seconds') o.seconds = Number(argv[++i]);
@@ -407,7 +434,9 @@ function parseArgs(argv) {
     else if (a === '--idle') o.idle = Number(argv[++i]);
     else if (a === '--profile') o.profile = argv[++i];
     else if (a === '--phase') o.phase = argv[++i];
+    else if (a === '--client') o.client = argv[++i];
   }
+  if (o.client !== 'lean' && o.client !== 'ws') throw new Error(`--client is lean or ws, not ${o.client}`);
   return o;
 }
 
@@ -464,5 +493,5 @@ export async function run(argv = []) {
 
 const argv = process.argv.slice(2);
 if (argv[0] === '--serve') await serverChild(argv[1]);
-else if (argv[0] === '--client') await clientChild();
+else if (argv[0] === '--client') await clientChild(argv[1]);
 else if (process.argv[1] === here) await run(argv);
