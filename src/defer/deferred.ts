@@ -69,9 +69,24 @@ const enum Flag {
   SUPPRESS_ALREADY_CALLED = 2,
   RUNNING = 4,
   UNHANDLED = 8,
+  /** The Deferred has an entry in `extras`. */
+  EXTRA = 16,
+  /**
+   * The pause count lives in the bits above the flags, in units of PAUSE:
+   * `_flags < PAUSE` means "not paused". One field less per Deferred (they
+   * are created by the million), and a plain unfired, unpaused Deferred is
+   * exactly `_flags === 0`, the test of addCallback's fast path. (The count
+   * stays exact up to 2^26 pauses held at once.)
+   */
+  PAUSE = 32,
+  PAUSE_SHIFT = 5,
 }
 
-/** Rarely used state, kept off the hot object so a Deferred stays small. */
+/**
+ * Rarely used state, kept off the Deferred so that every Deferred is a field
+ * smaller: it lives in `extras`, and the EXTRA flag says whether there is an
+ * entry (so the common case never looks).
+ */
 interface Extra {
   /** Set by chainDeferred on its target (for debugging). */
   chainedTo: Deferred<unknown> | null;
@@ -84,12 +99,8 @@ function newExtra(debug: DebugStacks | null): Extra {
   return { chainedTo: null, observed: null, debug };
 }
 
-/** The extra state of a Deferred created while debugging is on: where it was created. */
-function debugExtra(): Extra {
-  // Without this helper's own frame: the stack starts at the constructor.
-  const stack = captureStack();
-  return newExtra({ creator: stack.slice(stack.indexOf('\n') + 1) });
-}
+/** The extra state of the Deferreds whose EXTRA flag is set. */
+const extras = new WeakMap<Deferred<unknown>, Extra>();
 
 /** What `_adopt` returns when the chain must wait on an inner Deferred. */
 const WAITING = Symbol('waiting');
@@ -153,18 +164,23 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   // The fields are only declared here and all set by the constructor, in
   // one order: construction is then one small body that V8 inlines into the
   // caller (class-field initialisers compile to a separate function), and
-  // every Deferred has the same hidden class.
-  /** Flag bits. */
+  // every Deferred has the same hidden class. Four fields (56 bytes): every
+  // field less makes creating and collecting a Deferred cheaper.
+  /**
+   * Flag bits, and above them the pause count: how many pause() calls (or
+   * inner Deferreds waited on) hold the chain (see Flag.PAUSE).
+   */
   private declare _flags: number;
-  /** How many pause() calls (or inner Deferreds waited on) hold the chain. */
-  private declare _paused: number;
-  /** T, a Failure, or (while waiting on another Deferred) that Deferred. */
+  /**
+   * Before the Deferred fires: its canceller (undefined or null: none).
+   * Once fired: T, a Failure, or (while waiting on another Deferred) that
+   * Deferred. The canceller is dropped when the Deferred fires, so the two
+   * share a slot.
+   */
   private declare _result: unknown;
   /** The entries not run yet start at `_cbIndex`; null when there are none. */
   private declare _cbs: unknown[] | null;
   private declare _cbIndex: number;
-  private declare _canceller: Canceller<T> | null;
-  private declare _extra: Extra | null;
 
   /**
    * @param canceller called by {@link Deferred.cancel} while the Deferred has
@@ -173,12 +189,10 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   constructor(canceller?: Canceller<T> | null) {
     this._flags = 0;
-    this._paused = 0;
-    this._result = undefined;
+    this._result = canceller;
     this._cbs = null;
     this._cbIndex = 0;
-    this._canceller = canceller ?? null;
-    this._extra = getDebugging() ? debugExtra() : null;
+    if (getDebugging()) this._recordCreator();
   }
 
   /** Whether `callback` or `errback` has been called. */
@@ -188,13 +202,13 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   /** How many `pause()` calls (or inner Deferreds waited on) hold the chain. */
   get paused(): number {
-    return this._paused;
+    return this._flags >> Flag.PAUSE_SHIFT;
   }
 
   /** The Deferred this one is waiting on (for debugging), or null. */
   get chainedTo(): Deferred<unknown> | null {
     if (this._result instanceof Deferred) return this._result as Deferred<unknown>;
-    return this._extra?.chainedTo ?? null;
+    return this._extraOrNull()?.chainedTo ?? null;
   }
 
   /**
@@ -203,9 +217,6 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    * @throws TypeError when `result` is a Deferred: return it from a callback instead.
    */
   callback(result: T | Failure): void {
-    if (typeof result === 'object' && result instanceof Deferred) {
-      throw new TypeError('a Deferred cannot be fired with another Deferred: return it from a callback to chain them');
-    }
     this._start(result);
   }
 
@@ -253,13 +264,15 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     // reads `arguments.length` without creating the object; the object is
     // only used (and built) when extra arguments were passed.
     // eslint-disable-next-line prefer-rest-params
-    const entry = arguments.length === 1 ? (fn as Fn) : withArgsOf(arguments);
+    if (arguments.length !== 1) return this._appendWithArgs(arguments);
     // Short on purpose, the usual case first: V8 inlines a method into its
-    // caller only while a bytecode budget lasts, and inlined it costs a
-    // fraction of a call. An unfired Deferred with entries: a plain append.
+    // caller only while a bytecode budget lasts (shared by everything
+    // inlined into that caller), and inlined it costs a fraction of a call.
+    // A plain unfired Deferred with entries (`_flags` is 0: not fired, not
+    // paused, no extra state): a plain append.
     const cbs = this._cbs;
-    if (cbs !== null && this._flags === 0) cbs.push(entry);
-    else this._append(entry);
+    if (cbs !== null && !this._flags) cbs.push(fn);
+    else this._append(fn as Fn);
     return this as Deferred<unknown>;
   }
 
@@ -295,14 +308,14 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   /** Stop the chain from running (counted: each pause needs an unpause). */
   pause(): void {
-    this._paused++;
+    this._flags += Flag.PAUSE;
   }
 
   /** Undo one `pause()`; the chain runs again once none are left. */
   unpause(): void {
-    if (this._paused === 0) return;
-    this._paused--;
-    if (this._paused === 0 && (this._flags & Flag.CALLED) !== 0) this._runCallbacks();
+    if (this._flags < Flag.PAUSE) return;
+    this._flags -= Flag.PAUSE;
+    if (this._flags < Flag.PAUSE && (this._flags & Flag.CALLED) !== 0) this._runCallbacks();
   }
 
   /**
@@ -318,8 +331,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   cancel(): void {
     if ((this._flags & Flag.CALLED) === 0) {
-      const canceller = this._canceller;
-      if (canceller !== null) {
+      const canceller = this._result as Canceller<T> | null | undefined;
+      if (canceller != null) {
         try {
           canceller(this);
         } catch (e) {
@@ -399,7 +412,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     // Already settled on a success with nothing left to run (the common `await` of a fired
     // Deferred): adding a step would run it at once and change nothing, so skip the step and
     // the executor closure.
-    if ((this._flags & (Flag.CALLED | Flag.RUNNING)) === Flag.CALLED && this._paused === 0 && this._cbs === null) {
+    const flags = this._flags;
+    if ((flags & (Flag.CALLED | Flag.RUNNING)) === Flag.CALLED && flags < Flag.PAUSE && this._cbs === null) {
       const r = this._result;
       if (!(typeof r === 'object' && r instanceof Failure)) return Promise.resolve(r as T);
     }
@@ -450,36 +464,79 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   // ---------------------------------------------------------------- internals
 
   private _add(cb: Fn, eb: Fn): never {
-    this._append(eb === PASS ? cb : new Step(cb, eb));
     // The same object, now holding a result of the new type.
-    return this as never;
+    return this._append(eb === PASS ? cb : new Step(cb, eb)) as never;
+  }
+
+  /** addCallback with extra arguments: `args` holds the function, then them. */
+  private _appendWithArgs(args: IArguments): Deferred<unknown> {
+    return this._append(withArgsOf(args));
   }
 
   /** Append one entry to the chain, and run it at once if there is a result. */
-  private _append(entry: Fn | Step): void {
+  private _append(entry: Fn | Step): Deferred<unknown> {
     const cbs = this._cbs;
     if (cbs === null) this._cbs = [entry];
     else cbs.push(entry);
     if ((this._flags & Flag.CALLED) !== 0) this._runCallbacks();
+    return this as Deferred<unknown>;
   }
 
+  private _extraOrNull(): Extra | null {
+    return (this._flags & Flag.EXTRA) !== 0 ? extras.get(this as Deferred<unknown>)! : null;
+  }
+
+  /** The extra state, created if there is none yet. */
   private _extraState(): Extra {
-    return (this._extra ??= newExtra(null));
+    return this._extraOrNull() ?? this._setExtra(newExtra(null));
   }
 
+  /** Debugging is on: record where this Deferred is being created. */
+  private _recordCreator(): void {
+    // Without this method's own frame: the stack starts at the constructor.
+    const stack = captureStack();
+    this._setExtra(newExtra({ creator: stack.slice(stack.indexOf('\n') + 1) }));
+  }
+
+  private _setExtra(extra: Extra): Extra {
+    extras.set(this as Deferred<unknown>, extra);
+    this._flags |= Flag.EXTRA;
+    return extra;
+  }
+
+  /**
+   * Fire the chain with `result`. Only the usual case is here, so that this
+   * stays small enough to be inlined into its callers (with `callback`): a
+   * plain unfired Deferred (no pause, no extra state) fired with a value
+   * that is not an object, so neither a Failure nor a Deferred.
+   */
   private _start(result: unknown): void {
-    if ((this._flags & Flag.CALLED) !== 0) {
+    if (this._flags !== 0 || typeof result === 'object') {
+      this._startGeneral(result);
+      return;
+    }
+    this._flags = Flag.CALLED;
+    this._result = result; // (this drops the canceller)
+    if (this._cbs !== null) this._runCallbacks();
+  }
+
+  /** `_start` for every case. */
+  private _startGeneral(result: unknown): void {
+    if (typeof result === 'object' && result instanceof Deferred) {
+      throw new TypeError('a Deferred cannot be fired with another Deferred: return it from a callback to chain them');
+    }
+    const flags = this._flags;
+    if ((flags & Flag.CALLED) !== 0) {
       this._startAgain();
       return;
     }
-    this._flags |= Flag.CALLED;
-    this._result = result;
-    this._canceller = null;
-    if (this._extra !== null) this._fired();
+    this._flags = flags | Flag.CALLED;
+    this._result = result; // (this drops the canceller)
+    if ((flags & Flag.EXTRA) !== 0) this._fired();
     if (this._cbs !== null) this._runCallbacks();
     // No entries (a lone Deferred): what _runCallbacks would do, without the
     // call; only a result that may be a Failure needs any book-keeping.
-    else if (typeof result === 'object' && this._paused === 0) this._settle();
+    else if (typeof result === 'object' && flags < Flag.PAUSE) this._settle();
   }
 
   /**
@@ -492,7 +549,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
       this._flags = flags & ~Flag.SUPPRESS_ALREADY_CALLED;
       return;
     }
-    const stacks = describeStacks(this._extra?.debug ?? null);
+    const stacks = describeStacks(this._extraOrNull()?.debug ?? null);
     throw new AlreadyCalledError(
       stacks === '' ? 'the Deferred was already called' : `the Deferred was already called\n${stacks}`,
     );
@@ -500,7 +557,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   /** Debug and chaining book-keeping when a Deferred with extra state fires. */
   private _fired(): void {
-    const extra = this._extra!;
+    const extra = this._extraOrNull()!;
     if (extra.debug !== null) extra.debug.invoker = captureStack();
     extra.chainedTo = null;
   }
@@ -532,7 +589,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   private _runCallbacks(): void {
     if ((this._flags & Flag.RUNNING) !== 0) return; // a callback added this: the running loop will get to it
     if (this._cbs === null) {
-      if (this._paused === 0) this._settle();
+      if (this._flags < Flag.PAUSE) this._settle();
       return;
     }
     let stack: Deferred<unknown>[] | null = null;
@@ -543,7 +600,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
       // (then `next` is that one).
       let next: Deferred<unknown> | null = null;
       const cbs = current._cbs;
-      const runnable = current._paused === 0;
+      const runnable = current._flags < Flag.PAUSE;
       if (runnable && cbs !== null) {
         // RUNNING makes an addCallback from inside a callback a plain append
         // that this loop picks up; the index lives in a local until the loop exits.
@@ -567,7 +624,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
               waiter._result = result;
               result = undefined;
               failed = false;
-              waiter._paused--;
+              waiter._flags -= Flag.PAUSE;
               next = waiter;
               break;
             }
@@ -639,10 +696,10 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
     }
     if (!isThenable(value)) return value;
     const inner = value instanceof Deferred ? (value as Deferred<unknown>) : Deferred.fromPromise(value);
-    if ((inner._flags & Flag.CALLED) === 0 || inner._paused > 0) {
+    if ((inner._flags & Flag.CALLED) === 0 || inner._flags >= Flag.PAUSE) {
       // Wait for it: its CONTINUE entry will hand its result back to us.
       this._result = inner;
-      this._paused++;
+      this._flags += Flag.PAUSE;
       const innerCbs = inner._cbs;
       const link = new Step(CONTINUE, this as unknown as Fn);
       if (innerCbs === null) inner._cbs = [link];
@@ -672,22 +729,22 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
       return false;
     }
     target._flags = flags | Flag.CALLED;
-    target._result = this._result;
-    target._canceller = null;
-    if (target._extra !== null) target._fired();
+    target._result = this._result; // (this drops its canceller)
+    if ((flags & Flag.EXTRA) !== 0) target._fired();
     this._result = undefined;
-    return target._paused === 0;
+    return target._flags < Flag.PAUSE;
   }
 
   /** Book-keeping when the chain has run as far as it can: track an unhandled failure. */
   private _settle(): void {
     const r = this._result;
     if (typeof r !== 'object' && (this._flags & Flag.UNHANDLED) === 0) return;
-    if (r instanceof Failure && (this._extra === null || r !== this._extra.observed)) {
+    const extra = this._extraOrNull();
+    if (r instanceof Failure && (extra === null || r !== extra.observed)) {
       if ((this._flags & Flag.UNHANDLED) === 0) {
         this._flags |= Flag.UNHANDLED;
         r.cleanFailure();
-        markUnhandled(this, { failure: r, debug: this._extra?.debug ?? null });
+        markUnhandled(this, { failure: r, debug: extra?.debug ?? null });
       }
     } else if ((this._flags & Flag.UNHANDLED) !== 0) {
       this._clearUnhandled();
