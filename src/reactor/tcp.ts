@@ -28,6 +28,7 @@ import {
   TCPTimedOutError,
   UserError,
 } from './errors.js';
+import { adoptAccepted, copyRead, fastReadsEnabled, onreadOption, type ReadCallback } from './fastRead.js';
 import { assertBytes, deliverConnectionLost, isHalfCloseable, makeConnection } from './glue.js';
 import type {
   ConnectTCPOptions,
@@ -96,6 +97,14 @@ function transportOf(socket: net.Socket): StreamTransport {
 }
 
 /**
+ * Node's `onread` callback of sockets on the fast read path (see
+ * `./fastRead.ts`): the stream path's `'data'` listener without the streams.
+ * Set by {@link StreamTransport}'s static block, as it reaches private
+ * members.
+ */
+let readCallback: ReadCallback;
+
+/**
  * The open connections of each reactor, tracked as one resource (no
  * unregister closure per connection).
  */
@@ -131,6 +140,8 @@ class RareState {
   socketError: Error | null = null;
   /** Set while lingering (our FIN is out): destroys the socket if the peer's FIN does not come. */
   lingerTimer: NodeJS.Timeout | null = null;
+  /** Fast read path: bytes read while reading was paused, delivered on resume (see the read callback). */
+  heldReads: Buffer[] | null = null;
 }
 
 /**
@@ -221,6 +232,27 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     } catch (e) {
       t.protocolFailed(e, 'dataReceived');
     }
+  }
+
+  static {
+    readCallback = function onRead(this: net.Socket, nread: number, buffer: Buffer): boolean {
+      const t = transportOf(this);
+      if (t.disconnecting) return true;
+      // `buffer` is shared by every socket and overwritten by the next read; the protocol may keep what it gets.
+      const data = copyRead(buffer, nread);
+      if (t.readPaused) {
+        // Node's stream bookkeeping can restart a paused handle (a `read(0)` scheduled by an earlier
+        // `resume()`): hold the bytes for resumeProducing and stop reading again (`false`).
+        (t.more().heldReads ??= []).push(data);
+        return false;
+      }
+      try {
+        t.protocol.dataReceived?.(data);
+      } catch (e) {
+        t.protocolFailed(e, 'dataReceived');
+      }
+      return true;
+    };
   }
 
   /** The peer sent EOF. */
@@ -460,6 +492,8 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   resumeProducing(): void {
     if (this.disconnected) return;
     this.readPaused = false;
+    const held = this.rare?.heldReads;
+    if (held !== undefined && held !== null && held.length > 0 && !this.deliverHeld(held)) return;
     this.socket.resume();
   }
 
@@ -481,6 +515,27 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   }
 
   // ------------------------------------------------------------ internals
+
+  /**
+   * Deliver the reads held while paused (fast read path), oldest first, one at
+   * a time: the protocol may pause again (the rest stays held) or resume from
+   * `dataReceived`. Dropped once disconnecting, like any input. False when
+   * reading must stay stopped (paused again, or the connection failed).
+   */
+  private deliverHeld(held: Buffer[]): boolean {
+    while (held.length > 0 && !this.disconnecting) {
+      if (this.readPaused) return false;
+      const data = held.shift()!;
+      try {
+        this.protocol.dataReceived?.(data);
+      } catch (e) {
+        this.protocolFailed(e, 'dataReceived');
+        return false;
+      }
+    }
+    held.length = 0;
+    return !this.readPaused && !this.disconnected;
+  }
 
   private more(): RareState {
     return (this.rare ??= new RareState());
@@ -622,6 +677,11 @@ export interface PortSpec {
   /** UNIX: the socket file (a stale one is replaced; removed on close) and its mode. */
   unixPath?: string;
   mode?: number;
+  /**
+   * The server pauses accepted sockets (`pauseOnConnect`) so that they can
+   * move to the fast read path (`./fastRead.ts`) before they read anything.
+   */
+  fastReads?: boolean;
 }
 
 /**
@@ -748,8 +808,8 @@ export class StreamPort implements IListeningPort, ReactorResource {
     for (const d of waiters) d.callback(undefined);
   }
 
-  private readonly onSocket = (socket: net.Socket): void => {
-    const { peer, host } = this.spec.addresses(socket, this.host!);
+  private readonly onSocket = (accepted: net.Socket): void => {
+    const { peer, host } = this.spec.addresses(accepted, this.host!);
     let protocol: IProtocol | null;
     try {
       protocol = this.factory.buildProtocol(peer);
@@ -758,10 +818,11 @@ export class StreamPort implements IListeningPort, ReactorResource {
       protocol = null;
     }
     if (protocol === null || protocol === undefined) {
-      socket.on('error', noop);
-      socket.destroy();
+      accepted.on('error', noop);
+      accepted.destroy();
       return;
     }
+    const socket = this.spec.fastReads === true ? adoptAccepted(accepted, readCallback, ADOPT_OPTIONS) : accepted;
     new StreamTransport(this.reactor, socket, protocol, { server: true, secure: this.spec.secure, peer, host });
   };
 }
@@ -1009,6 +1070,25 @@ export interface ListenUNIXOptions {
 }
 
 const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, highWaterMark: HIGH_WATER_MARK };
+/** A server whose sockets move to the fast read path: they must not start reading on their own. */
+const FAST_SERVER_OPTIONS: net.ServerOpts = { ...SERVER_OPTIONS, pauseOnConnect: true };
+/** The adopting socket of the fast read path gets what the server would have given the accepted one. */
+const ADOPT_OPTIONS = { allowHalfOpen: true, highWaterMark: HIGH_WATER_MARK };
+
+/** A plain (TCP or UNIX) server, ready for the fast read path when it is on. */
+function plainServerSpec(): Pick<PortSpec, 'createServer' | 'fastReads'> {
+  const fastReads = fastReadsEnabled();
+  return {
+    fastReads,
+    createServer: (onSocket) => net.createServer(fastReads ? FAST_SERVER_OPTIONS : SERVER_OPTIONS, onSocket),
+  };
+}
+
+/** Plain client sockets read through `onread` (public API for `net.connect`) when the fast path is on. */
+function withOnread<O extends net.NetConnectOpts>(options: O): O {
+  const onread = onreadOption(readCallback);
+  return onread === undefined ? options : Object.assign(options, { onread });
+}
 
 /** Client options with our high-water mark (Node passes it on to the stream; its types omit it). */
 function withHighWaterMark<O extends net.NetConnectOpts>(options: O): O {
@@ -1080,10 +1160,7 @@ export function listenTCP(
   factory: IProtocolFactory,
   options: ListenTCPOptions = {},
 ): StreamPort {
-  return new StreamPort(reactor, factory, {
-    ...tcpPortSpec(port, options, false),
-    createServer: (onSocket) => net.createServer(SERVER_OPTIONS, onSocket),
-  });
+  return new StreamPort(reactor, factory, { ...tcpPortSpec(port, options, false), ...plainServerSpec() });
 }
 
 /** `reactor.connectTCP`: starts connecting at once; see {@link StreamConnector}. */
@@ -1101,7 +1178,7 @@ export function connectTCP(
     factory,
     {
       destination: ipAddress('TCP', host, port),
-      open: () => net.connect(withHighWaterMark({ host, port, allowHalfOpen: true, ...local })),
+      open: () => net.connect(withOnread(withHighWaterMark({ host, port, allowHalfOpen: true, ...local }))),
       connectEvent: 'connect',
       secure: false,
       addresses: tcpAddresses,
@@ -1179,7 +1256,7 @@ export function listenUNIX(
     interface: path,
     port: 'unix',
     secure: false,
-    createServer: (onSocket) => net.createServer(SERVER_OPTIONS, onSocket),
+    ...plainServerSpec(),
     listen: { path, backlog: options.backlog ?? 50 },
     boundAddress: () => host,
     addresses: () => ({ peer: unnamed, host }),
@@ -1206,7 +1283,7 @@ export function connectUNIX(
     factory,
     {
       destination: peer,
-      open: () => net.connect(withHighWaterMark({ path, allowHalfOpen: true })),
+      open: () => net.connect(withOnread(withHighWaterMark({ path, allowHalfOpen: true }))),
       connectEvent: 'connect',
       secure: false,
       addresses: () => ({ peer, host: new UNIXAddress(null) }),
