@@ -416,6 +416,7 @@ export class WebsocketCycle implements ASGIConnection {
     } catch (e) {
       return fail(e);
     }
+    if (r instanceof Deferred) return (r as Deferred<void>).addCallback(toVoid);
     if (!isThenable(r)) return succeed<void>(undefined);
     return Deferred.fromPromise(r).addCallback(toVoid);
   }

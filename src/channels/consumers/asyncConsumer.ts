@@ -3,15 +3,17 @@
  * the client (`receive`) or from the channel layer (the consumer's own channel) — is dispatched
  * by its `type` to a method.
  */
-import { Deferred, isThenable } from '../../defer/deferred.js';
+import { Deferred, isThenable, succeed } from '../../defer/deferred.js';
 import { CancelledError } from '../../defer/errors.js';
 import { Failure } from '../../defer/failure.js';
 import { Logger } from '../../logger/index.js';
+import { sentAtOnce } from '../asgi/appRunner.js';
 import { ASGIConnectionClosed } from '../asgi/errors.js';
 import type { ASGIApplication, ASGIEvent, ChannelLayer, Receive, Scope, Send } from '../types.js';
 import { registerFrameworkClass, resolveHandler } from './dispatch.js';
 import { InvalidChannelLayerError, StopConsumer } from './exceptions.js';
 import { TrackedLayer } from './trackedLayer.js';
+import { InMemoryChannelLayer, type ChannelWaiter } from '../layers/inMemory.js';
 
 const log = new Logger('spindle.channels.consumer');
 
@@ -37,8 +39,6 @@ const HOLD_LIMIT = 16;
 function isDisconnect(message: ASGIEvent): boolean {
   return message.type === 'websocket.disconnect' || message.type === 'http.disconnect';
 }
-
-type Settled = { source: number; ok: true; message: ASGIEvent } | { source: number; ok: false; error: unknown };
 
 /** Consumer loops with news to act on, in the order the news came (see {@link later}). */
 let laterQueue: Array<() => void> = [];
@@ -194,7 +194,11 @@ export class AsyncConsumer {
     }
     try {
       const r = send(message);
-      return r instanceof Deferred ? (r as Deferred<void>) : Deferred.fromPromise(r);
+      if (r instanceof Deferred) return r as Deferred<void>;
+      // The server's shared Promise of a send carried out at once: a fired Deferred says the
+      // same now, where following the Promise would take a microtask and two closures.
+      if (sentAtOnce(r)) return succeed<void>(undefined);
+      return Deferred.fromPromise(r);
     } catch (e) {
       const d = new Deferred<void>();
       d.errback(e);
@@ -291,17 +295,32 @@ export class AsyncConsumer {
   #loop(receive: Receive, concurrency: number): Promise<void> {
     const layer = this.#layer;
     const sources: Array<() => PromiseLike<ASGIEvent>> = [receive];
+    /** The in-memory layer taken from directly (source 1), when the consumer's layer is one. */
+    let direct: InMemoryChannelLayer | null = null;
+    let channel = '';
     if (layer !== null) {
       const inner = layer.inner;
-      const channel = layer.channelName;
+      channel = layer.channelName;
       sources.push(() => inner.receive(channel));
+      // Only a layer whose receive() is the class's own: a subclass that overrides it sees
+      // every receive, as it would without this path.
+      if (inner instanceof InMemoryChannelLayer && inner.receive === InMemoryChannelLayer.prototype.receive) direct = inner;
     }
-    /** The receive in flight per source, until it settles (null once withdrawn). */
-    const pending: (PromiseLike<ASGIEvent> | null)[] = sources.map(() => null);
-    /** Whether a source's last receive is still unconsumed (in flight, or settled in `arrived`). */
+    /**
+     * What to withdraw per source while its receive is in flight (the receive, or the layer
+     * waiter); null when none is, or once it settled or was withdrawn.
+     */
+    const pending: (PromiseLike<ASGIEvent> | ChannelWaiter | null)[] = sources.map(() => null);
+    /** Whether a source's last receive is still unconsumed (in flight, or settled and not taken). */
     const outstanding: boolean[] = sources.map(() => false);
-    /** Settled receives not yet taken, in the order they settled. */
-    const arrived: Settled[] = [];
+    /** Per source, its settled receive not taken yet: whether it succeeded, and the message or error. */
+    const settledOk: boolean[] = sources.map(() => false);
+    const settledValue: unknown[] = sources.map(() => undefined);
+    // The sources whose receive settled and was not taken yet, in the order they settled (-1:
+    // none). Two places are enough: there are at most two sources (the client and the layer),
+    // each with at most one receive outstanding.
+    let firstArrived = -1;
+    let secondArrived = -1;
     // Client messages read while every slot was busy (to see a disconnect behind them); they
     // run first once a slot frees. Bounded: past the limit the client is not read until then.
     const held: ASGIEvent[] = [];
@@ -358,24 +377,46 @@ export class AsyncConsumer {
     };
     this.#wake = news;
 
-    const settle = (source: number, s: Settled): void => {
+    const settle = (source: number, ok: boolean, value: unknown): void => {
       if (pending[source] === null) return; // withdrawn as the loop ended
       pending[source] = null;
-      arrived.push(s);
+      settledOk[source] = ok;
+      settledValue[source] = value;
+      if (firstArrived === -1) firstArrived = source;
+      else secondArrived = source;
       news();
     };
     // One pair of callbacks per source for the whole life of the loop (a source has at most one
     // receive in flight, so `pending[source]` tells whether the one settling is still wanted).
     const onMessage = sources.map((_, source) => (message: ASGIEvent): undefined => {
-      settle(source, { source, ok: true, message });
+      settle(source, true, message);
       return undefined;
     });
     const onFailure = sources.map((_, source) => (f: Failure): undefined => {
-      settle(source, { source, ok: false, error: f.thrown });
+      settle(source, false, f.thrown);
       return undefined;
     });
-    const onRejected = sources.map((_, source) => (error: unknown): void => settle(source, { source, ok: false, error }));
+    const onRejected = sources.map((_, source) => (error: unknown): void => settle(source, false, error));
+    // The one waiter the in-memory layer hands this consumer's messages to (re-armed after each).
+    const layerWaiter: ChannelWaiter = {
+      callback: (message) => settle(1, true, message),
+      errback: (error) => settle(1, false, error),
+      spot: null,
+    };
     const arm = (source: number): void => {
+      outstanding[source] = true;
+      if (source === 1 && direct !== null) {
+        pending[1] = layerWaiter;
+        let message: ASGIEvent | undefined;
+        try {
+          message = direct.receiveInto(channel, layerWaiter);
+        } catch (e) {
+          settle(1, false, e);
+          return;
+        }
+        if (message !== undefined) settle(1, true, message);
+        return;
+      }
       let r: PromiseLike<ASGIEvent>;
       try {
         r = sources[source]!();
@@ -383,7 +424,6 @@ export class AsyncConsumer {
         r = Promise.reject(e);
       }
       pending[source] = r;
-      outstanding[source] = true;
       // A Deferred is observed without a Promise in between: no allocation, no microtask hop
       // (and one that already has its message fires at once).
       if (r instanceof Deferred) (r as Deferred<ASGIEvent>).addCallbacks(onMessage[source]!, onFailure[source]!);
@@ -430,12 +470,12 @@ export class AsyncConsumer {
     };
     // `dispatch` not overridden (the usual case): the handler is called directly, and its
     // outcome observed with one reaction instead of through `dispatch`'s own async wrapper.
-    const direct = this.dispatch === AsyncConsumer.prototype.dispatch;
+    const plainDispatch = this.dispatch === AsyncConsumer.prototype.dispatch;
     const start = (message: ASGIEvent): void => {
       running++;
       let r: unknown;
       try {
-        r = direct ? resolveHandler(this, message).call(this, message) : this.dispatch(message);
+        r = plainDispatch ? resolveHandler(this, message).call(this, message) : this.dispatch(message);
       } catch (e) {
         handlerFailed(e);
         return;
@@ -468,16 +508,24 @@ export class AsyncConsumer {
           if (!outstanding[i] && !(full && i !== 0) && !(i === 0 && clientGone)) arm(i);
         }
         // When every slot is busy only the client is taken (its layer messages wait their turn).
-        let at = -1;
-        if (!full) at = arrived.length > 0 ? 0 : -1;
-        else for (let i = 0; i < arrived.length && at === -1; i++) if (arrived[i]!.source === 0) at = i;
-        if (at === -1) return undefined; // a receive settles, a handler ends, or the instance is cancelled
-        const next = at === 0 ? arrived.shift()! : arrived.splice(at, 1)[0]!;
-        outstanding[next.source] = false;
-        if (!next.ok) throw next.error;
-        if (next.source === 0 && isDisconnect(next.message)) clientGone = true;
-        if (full && !isDisconnect(next.message)) held.push(next.message);
-        else start(next.message);
+        let source = -1;
+        if (!full || firstArrived === 0) {
+          source = firstArrived;
+          firstArrived = secondArrived;
+          secondArrived = -1;
+        } else if (secondArrived === 0) {
+          source = 0;
+          secondArrived = -1;
+        }
+        if (source === -1) return undefined; // a receive settles, a handler ends, or the instance is cancelled
+        outstanding[source] = false;
+        const value = settledValue[source];
+        settledValue[source] = undefined;
+        if (!settledOk[source]) throw value;
+        const message = value as ASGIEvent;
+        if (source === 0 && isDisconnect(message)) clientGone = true;
+        if (full && !isDisconnect(message)) held.push(message);
+        else start(message);
       }
     };
 
@@ -489,9 +537,9 @@ export class AsyncConsumer {
       for (let i = 0; i < pending.length; i++) {
         const r = pending[i];
         pending[i] = null;
-        if (r !== null && typeof (r as { cancel?: unknown }).cancel === 'function') {
-          (r as unknown as { cancel(): void }).cancel();
-        }
+        if (r === null) continue;
+        if (r === layerWaiter) direct!.cancelReceiveInto(channel, layerWaiter);
+        else if (typeof (r as { cancel?: unknown }).cancel === 'function') (r as unknown as { cancel(): void }).cancel();
       }
       if (outcome === null) resolveEnded();
       else rejectEnded(outcome.error);

@@ -15,6 +15,7 @@ const frameworkPrototypes: object[] = [];
 export function registerFrameworkClass(cls: { prototype: object }): void {
   frameworkPrototypes.push(cls.prototype);
   checkedNames.clear(); // a name checked before may now be API
+  lastType = null;
 }
 
 /** The method name for a message type: every `.` becomes `_`. */
@@ -40,7 +41,14 @@ export function resolveHandler(consumer: object, message: unknown): Handler {
   if (typeof type !== 'string') {
     throw new DispatchError("Incoming message has no 'type' string", null, null);
   }
-  const name = checkedNames.get(type) ?? checkName(type);
+  // A broadcast hands the same type to every member in a row: the last answer first.
+  let name: string;
+  if (type === lastType) name = lastName;
+  else {
+    name = checkedNames.get(type) ?? checkName(type);
+    lastType = type;
+    lastName = name;
+  }
   const fn = (consumer as Record<string, unknown>)[name];
   if (typeof fn !== 'function') {
     throw new DispatchError(`No handler for message type ${JSON.stringify(type)} (method ${name})`, type, name);
@@ -55,6 +63,9 @@ export function resolveHandler(consumer: object, message: unknown): Handler {
  */
 const checkedNames = new Map<string, string>();
 const CHECKED_NAMES_LIMIT = 1024;
+/** The type resolved last (one that passed the checks) and its handler name. */
+let lastType: string | null = null;
+let lastName = '';
 
 /** The handler name of `type`, or throw the DispatchError that refuses it. */
 function checkName(type: string): string {

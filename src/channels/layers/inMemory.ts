@@ -51,6 +51,84 @@ interface Queued {
   message: Message;
 }
 
+/**
+ * Something waiting in a channel's line for its next message: a `receive()` Deferred, or a
+ * {@link ChannelWaiter} (what a consumer loop re-arms after every message).
+ */
+interface Receiver {
+  callback(message: Message): void;
+  errback(error: unknown): void;
+}
+
+/**
+ * A receiver that takes messages from {@link InMemoryChannelLayer.receiveInto} without a
+ * Deferred per message: `callback` gets the message (synchronously, inside the `send` or
+ * `groupSend` that delivered it), `errback` the error when the layer is closed meanwhile.
+ * Neither may throw. @internal
+ */
+export interface ChannelWaiter extends Receiver {
+  /**
+   * The layer's own note of the channel record this waiter waited in last (start with null;
+   * never set it): the next `receiveInto` on the same channel reuses the record while it is
+   * still the layer's, instead of looking the name up.
+   */
+  spot: unknown;
+}
+
+/**
+ * Everything the layer holds for one channel name, in one record: its queued messages, the
+ * receivers waiting for one, and the groups it is in. Group memberships point at the record, so
+ * a `groupSend` reaches each member without a lookup by name. A record is forgotten (`live`
+ * false) once it holds nothing.
+ */
+class ChannelEntry {
+  /** Messages waiting, oldest first (null when none). */
+  queue: Fifo<Queued> | null = null;
+  /** Receivers waiting, first come first served (only while `queue` is empty). */
+  line: Receiver[] | null = null;
+  /** The groups this channel is in (null when none). */
+  groups: Set<string> | null = null;
+  /** Still the layer's record for `name`. */
+  live = true;
+
+  constructor(
+    /** The layer holding it. */
+    readonly layer: InMemoryChannelLayer,
+    readonly name: string,
+    /** The channel's capacity (a function of its name, fixed for the layer's life). */
+    readonly capacity: number,
+  ) {}
+}
+
+/** One channel's membership of one group. */
+class Membership {
+  /** False once the channel left the group (a `groupSend` under way then skips it). */
+  active = true;
+
+  constructor(
+    readonly channel: ChannelEntry,
+    /** Time of the last `groupAdd`. */
+    public joinedAt: number,
+  ) {}
+}
+
+/** A group: its memberships by channel name, and the same in the order they joined. */
+class Group {
+  readonly byChannel = new Map<string, Membership>();
+  /**
+   * The memberships in join order, for `groupSend` to walk without a lookup per member. Left
+   * ones are only marked inactive, and dropped now and then by building a new array: a
+   * `groupSend` under way keeps walking the array it started with (and stops at the length it
+   * saw, so members who join meanwhile are not sent this message).
+   */
+  members: Membership[] = [];
+  inactive = 0;
+}
+
+function isActive(m: Membership): boolean {
+  return m.active;
+}
+
 /** A FIFO with O(1) shift (an array with a moving head, compacted now and then). */
 class Fifo<T> {
   private items: T[] = [];
@@ -170,18 +248,12 @@ export class InMemoryChannelLayer implements ChannelLayer {
 
   private readonly capacities: CapacityTable;
   private clockInstance: IReactorTime | null;
-  /** Channels with queued messages (an emptied channel is deleted). */
-  private readonly queues = new Map<string, Fifo<Queued>>();
   /**
-   * Receivers waiting, per channel (only when its queue is empty). A group member's line stays
-   * here while empty, until the channel leaves its last group: a consumer waits again after every
-   * message, and deleting and re-adding its entry each time is a measurable part of a broadcast.
+   * Every channel the layer holds something for (messages, waiting receivers, memberships):
+   * one lookup by name finds all of it.
    */
-  private readonly waiters = new Map<string, Deferred<Message>[]>();
-  /** group → channel → time of the last groupAdd. */
-  private readonly groups = new Map<string, Map<string, number>>();
-  /** channel → its groups: the reverse index, so an expiry removes a channel from all of them. */
-  private readonly memberOf = new Map<string, Set<string>>();
+  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly groups = new Map<string, Group>();
   /** Drops expired messages from channels nobody touches (memory), while messages are queued. */
   private sweeper: IDelayedCall | null = null;
   private closed = false;
@@ -210,13 +282,16 @@ export class InMemoryChannelLayer implements ChannelLayer {
    * @throws TypeError for an invalid channel name or message.
    */
   send(channel: string, message: Message): Deferred<void> {
-    requireValidChannelName(channel);
+    // A name the layer holds something for was checked when it got there.
+    const found = this.channels.get(channel);
+    if (found === undefined) requireValidChannelName(channel);
     requireValidMessage(message);
     const copy = copyOf(message);
     if (this.closed) return fail(new ChannelLayerClosed());
-    if (this.deliver(channel, copy, this.clock.seconds())) return done();
+    const entry = found ?? this.entryFor(channel);
+    if (this.deliver(entry, copy, this.clock.seconds())) return done();
     this.stats.sendsRefused++;
-    return fail(new ChannelFull(channel, this.capacities.capacityOf(channel)));
+    return fail(new ChannelFull(channel, entry.capacity));
   }
 
   /**
@@ -226,22 +301,61 @@ export class InMemoryChannelLayer implements ChannelLayer {
    * @throws TypeError for an invalid channel name.
    */
   receive(channel: string): Deferred<Message> {
-    // A group member's name was checked by groupAdd (a consumer's channel, read again after
-    // every message): a Map lookup instead of the name's regex.
-    if (!this.memberOf.has(channel)) requireValidChannelName(channel);
+    // A name the layer holds something for (a group member's, read again after every message)
+    // was checked when it got there: the lookup replaces the name's regex.
+    const found = this.channels.get(channel);
+    if (found === undefined) requireValidChannelName(channel);
     if (this.closed) return fail(new ChannelLayerClosed());
-    const queue = this.queues.get(channel);
-    if (queue !== undefined) {
-      this.expireHead(channel, queue, this.clock.seconds());
-      const next = queue.shift();
-      if (queue.length === 0) this.queues.delete(channel);
-      if (next !== undefined) return succeed(next.message);
+    if (found !== undefined && found.queue !== null) {
+      const next = this.takeQueued(found);
+      if (next !== undefined) {
+        this.release(found);
+        return succeed(next);
+      }
     }
-    const d = new Deferred<Message>((cancelled) => this.removeWaiter(channel, cancelled));
-    const line = this.waiters.get(channel);
-    if (line === undefined) this.waiters.set(channel, [d]);
-    else line.push(d);
+    const entry = found ?? this.entryFor(channel);
+    const d = new Deferred<Message>((cancelled) => this.removeReceiver(entry, cancelled));
+    if (entry.line === null) entry.line = [d];
+    else entry.line.push(d);
     return d;
+  }
+
+  /**
+   * `receive` for a consumer loop: the next message on `channel` now, or `undefined` after
+   * putting `waiter` in the channel's line (it then gets the message, or the layer's closing, as
+   * a Deferred would). The loop re-arms the same waiter after each message, so a message costs
+   * no Deferred, closure or Promise. Withdraw it with {@link InMemoryChannelLayer.cancelReceiveInto}.
+   * @throws TypeError for an invalid channel name; ChannelLayerClosed after `close()`.
+   * @internal
+   */
+  receiveInto(channel: string, waiter: ChannelWaiter): Message | undefined {
+    // The record it waited in last, while it is still this layer's record of that name (a live
+    // record is the one the name maps to): a consumer's channel is read after every message.
+    const spot = waiter.spot;
+    const found =
+      spot instanceof ChannelEntry && spot.live && spot.layer === this && spot.name === channel
+        ? spot
+        : this.channels.get(channel);
+    if (found === undefined) requireValidChannelName(channel);
+    if (this.closed) throw new ChannelLayerClosed();
+    if (found !== undefined && found.queue !== null) {
+      const next = this.takeQueued(found);
+      if (next !== undefined) {
+        this.release(found);
+        return next;
+      }
+    }
+    const entry = found ?? this.entryFor(channel);
+    if (entry.line === null) entry.line = [waiter];
+    else entry.line.push(waiter);
+    waiter.spot = entry;
+    return undefined;
+  }
+
+  /** Take `waiter` out of `channel`'s line (nothing happens when it is not in it). @internal */
+  cancelReceiveInto(channel: string, waiter: ChannelWaiter): void {
+    const entry = this.channels.get(channel);
+    if (entry !== undefined) this.removeReceiver(entry, waiter);
   }
 
   /**
@@ -257,7 +371,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
       if (name.length >= MAX_NAME_LENGTH) {
         throw new TypeError(`newChannel prefix is too long: the name must be shorter than ${MAX_NAME_LENGTH} characters`);
       }
-      if (!this.queues.has(name) && !this.waiters.has(name) && !this.memberOf.has(name)) return succeed(name);
+      if (!this.channels.has(name)) return succeed(name);
     }
   }
 
@@ -269,12 +383,20 @@ export class InMemoryChannelLayer implements ChannelLayer {
     requireValidGroupName(group);
     requireValidChannelName(channel);
     if (this.closed) return fail(new ChannelLayerClosed());
-    let members = this.groups.get(group);
-    if (members === undefined) this.groups.set(group, (members = new Map()));
-    members.set(channel, this.clock.seconds());
-    let groups = this.memberOf.get(channel);
-    if (groups === undefined) this.memberOf.set(channel, (groups = new Set()));
-    groups.add(group);
+    const now = this.clock.seconds();
+    let g = this.groups.get(group);
+    if (g === undefined) this.groups.set(group, (g = new Group()));
+    const member = g.byChannel.get(channel);
+    if (member !== undefined) {
+      member.joinedAt = now; // a refresh keeps its place in the join order
+      return done();
+    }
+    const entry = this.entryFor(channel);
+    const joined = new Membership(entry, now);
+    g.byChannel.set(channel, joined);
+    g.members.push(joined);
+    if (entry.groups === null) entry.groups = new Set([group]);
+    else entry.groups.add(group);
     return done();
   }
 
@@ -286,7 +408,8 @@ export class InMemoryChannelLayer implements ChannelLayer {
     requireValidGroupName(group);
     requireValidChannelName(channel);
     if (this.closed) return fail(new ChannelLayerClosed());
-    this.leave(group, channel);
+    const entry = this.leave(group, channel);
+    if (entry !== null) this.release(entry);
     return done();
   }
 
@@ -306,45 +429,43 @@ export class InMemoryChannelLayer implements ChannelLayer {
     const flat = flatCopy(message);
     const sent = flat ?? cloneOf(message);
     if (this.closed) return fail(new ChannelLayerClosed());
-    const members = this.groups.get(group);
-    if (members === undefined) return done();
+    const g = this.groups.get(group);
+    if (g === undefined) return done();
     const now = this.clock.seconds();
-    // A snapshot (two arrays, no entry pairs): deliveries run receivers synchronously, and they
-    // may join or leave groups.
-    const n = members.size;
-    const channels = new Array<string>(n);
-    const joinedAts = new Array<number>(n);
-    let at = 0;
-    members.forEach((joinedAt, channel) => {
-      channels[at] = channel;
-      joinedAts[at++] = joinedAt;
-    });
+    const groupExpiry = this.groupExpiry;
+    // The members as they are now: deliveries run receivers synchronously, and they may join or
+    // leave groups. Those who leave meanwhile are marked inactive (and skipped); those who join
+    // are appended past `n` (or to a new array), so they do not get this message.
+    const members = g.members;
+    const n = members.length;
     for (let i = 0; i < n; i++) {
-      const channel = channels[i]!;
-      const joinedAt = joinedAts[i]!;
-      if (members.get(channel) !== joinedAt) continue; // left (or re-joined) meanwhile
-      if (now >= joinedAt + this.groupExpiry) {
-        this.leave(group, channel);
+      const member = members[i]!;
+      if (!member.active) continue;
+      const entry = member.channel;
+      if (now >= member.joinedAt + groupExpiry) {
+        this.leave(group, entry.name);
+        this.release(entry);
         this.stats.groupMembershipsExpired++;
         continue;
       }
-      const queue = this.queues.get(channel);
-      if (queue !== undefined && this.expireHead(channel, queue, now)) {
-        if (queue.length === 0) this.queues.delete(channel);
+      if (entry.queue !== null && this.expireHead(entry, now)) {
+        this.release(entry);
         continue; // it was removed from its groups
       }
       const copy = flat !== null ? { ...flat } : structuredClone(sent);
-      if (!this.deliver(channel, copy, now)) this.stats.groupSendsSkipped++;
+      if (!this.deliver(entry, copy, now)) this.stats.groupSendsSkipped++;
     }
     return done();
   }
 
   /** Forget every queued message and every group. Receivers waiting keep waiting. */
   flush(): Deferred<void> {
-    this.queues.clear();
-    this.groups.clear();
-    this.memberOf.clear();
-    for (const channel of [...this.waiters.keys()]) this.dropEmptyLine(channel);
+    this.dropGroups();
+    for (const entry of [...this.channels.values()]) {
+      entry.queue = null;
+      entry.groups = null;
+      this.release(entry);
+    }
     this.stopSweeping();
     return done();
   }
@@ -356,13 +477,18 @@ export class InMemoryChannelLayer implements ChannelLayer {
   close(): Deferred<void> {
     if (this.closed) return done();
     this.closed = true;
-    const waiting = [...this.waiters.values()].flat();
-    this.waiters.clear();
-    this.queues.clear();
-    this.groups.clear();
-    this.memberOf.clear();
+    const waiting: Receiver[] = [];
+    for (const entry of this.channels.values()) {
+      if (entry.line !== null) waiting.push(...entry.line);
+      entry.line = null;
+      entry.queue = null;
+      entry.groups = null;
+      entry.live = false;
+    }
+    this.channels.clear();
+    this.dropGroups();
     this.stopSweeping();
-    for (const d of waiting) d.errback(new ChannelLayerClosed('the channel layer was closed while receiving'));
+    for (const r of waiting) r.errback(new ChannelLayerClosed('the channel layer was closed while receiving'));
     return done();
   }
 
@@ -370,66 +496,115 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return (this.clockInstance ??= getDefaultClock());
   }
 
-  /** Hand `copy` to the first waiting receiver, or queue it; false when the channel is full. */
-  private deliver(channel: string, copy: Message, now: number): boolean {
-    const line = this.waiters.get(channel);
-    if (line !== undefined && line.length > 0) {
-      const receiver = line.shift()!;
-      if (line.length === 0 && !this.memberOf.has(channel)) this.waiters.delete(channel);
+  /** The record of `name` (a valid channel name), made when there is none. */
+  private entryFor(name: string): ChannelEntry {
+    let entry = this.channels.get(name);
+    if (entry === undefined) {
+      entry = new ChannelEntry(this, name, this.capacities.capacityOf(name));
+      this.channels.set(name, entry);
+    }
+    return entry;
+  }
+
+  /** Forget `entry` if it holds nothing any more (no message, no receiver waiting, no group). */
+  private release(entry: ChannelEntry): void {
+    if (!entry.live || entry.queue !== null || entry.groups !== null) return;
+    if (entry.line !== null && entry.line.length > 0) return;
+    entry.live = false;
+    this.channels.delete(entry.name);
+  }
+
+  /**
+   * Hand `copy` to the first waiting receiver, or queue it; false when the channel is full.
+   * `entry` is live (the caller's lookup, or an active membership's).
+   */
+  private deliver(entry: ChannelEntry, copy: Message, now: number): boolean {
+    const line = entry.line;
+    if (line !== null && line.length > 0) {
+      // Usually the one receiver a consumer keeps waiting: pop, not shift.
+      const receiver = line.length === 1 ? line.pop()! : line.shift()!;
+      this.release(entry); // a channel that was only being waited on
       receiver.callback(copy);
       return true;
     }
-    let queue = this.queues.get(channel);
-    if (queue !== undefined) {
-      this.expireHead(channel, queue, now);
-      if (queue.length >= this.capacities.capacityOf(channel)) return false;
-    } else {
-      this.queues.set(channel, (queue = new Fifo()));
+    if (entry.queue !== null) {
+      this.expireHead(entry, now);
+      if (entry.queue !== null && entry.queue.length >= entry.capacity) return false;
     }
+    const queue = (entry.queue ??= new Fifo());
     queue.push({ expiresAt: now + this.expiry, message: copy });
     this.sweeper ??= this.clock.callLater(this.expiry, () => this.sweep());
     return true;
   }
 
+  /** The next unexpired message queued on `entry`, or undefined. The caller releases the entry. */
+  private takeQueued(entry: ChannelEntry): Message | undefined {
+    this.expireHead(entry, this.clock.seconds());
+    const queue = entry.queue;
+    if (queue === null) return undefined;
+    const next = queue.shift()!;
+    if (queue.length === 0) entry.queue = null;
+    return next.message;
+  }
+
   /**
-   * Drop the expired messages at the head of `channel`'s queue (messages are queued in time
-   * order, so they are all at the head). An expired message removes its channel from every
-   * group. Returns whether anything expired. The caller deletes the queue if it is now empty.
+   * Drop the expired messages at the head of `entry`'s queue (messages are queued in time
+   * order, so they are all at the head); an emptied queue is dropped. An expired message removes
+   * its channel from every group. Returns whether anything expired. The caller releases the
+   * entry if it may now hold nothing.
    */
-  private expireHead(channel: string, queue: Fifo<Queued>, now: number): boolean {
+  private expireHead(entry: ChannelEntry, now: number): boolean {
+    const queue = entry.queue;
+    if (queue === null) return false;
     let expired = false;
     while (queue.length > 0 && now >= queue.peek()!.expiresAt) {
       queue.shift();
       this.stats.messagesExpired++;
       expired = true;
     }
-    if (expired) {
-      for (const group of this.memberOf.get(channel) ?? []) this.leave(group, channel);
+    if (queue.length === 0) entry.queue = null;
+    if (expired && entry.groups !== null) {
+      for (const group of [...entry.groups]) this.leave(group, entry.name);
     }
     return expired;
   }
 
-  private leave(group: string, channel: string): void {
-    const members = this.groups.get(group);
-    if (members !== undefined && members.delete(channel) && members.size === 0) this.groups.delete(group);
-    const groups = this.memberOf.get(channel);
-    if (groups !== undefined && groups.delete(group) && groups.size === 0) {
-      this.memberOf.delete(channel);
-      this.dropEmptyLine(channel);
+  /**
+   * Take `channel` out of `group`. Returns its record when it was a member (for the caller to
+   * release), else null.
+   */
+  private leave(group: string, channel: string): ChannelEntry | null {
+    const g = this.groups.get(group);
+    if (g === undefined) return null;
+    const member = g.byChannel.get(channel);
+    if (member === undefined) return null;
+    member.active = false;
+    g.byChannel.delete(channel);
+    if (g.byChannel.size === 0) {
+      this.groups.delete(group);
+    } else if (++g.inactive >= 32 && g.inactive * 2 >= g.members.length) {
+      // A new array: a groupSend walking the old one is not disturbed.
+      g.members = g.members.filter(isActive);
+      g.inactive = 0;
     }
+    const entry = member.channel;
+    const groups = entry.groups;
+    if (groups !== null && groups.delete(group) && groups.size === 0) entry.groups = null;
+    return entry;
   }
 
-  /** Forget `channel`'s line of receivers if nobody waits in it. */
-  private dropEmptyLine(channel: string): void {
-    if (this.waiters.get(channel)?.length === 0) this.waiters.delete(channel);
+  /** Forget every group (a groupSend under way skips the members it has not reached). */
+  private dropGroups(): void {
+    for (const g of this.groups.values()) for (const m of g.members) m.active = false;
+    this.groups.clear();
   }
 
-  private removeWaiter(channel: string, d: Deferred<Message>): void {
-    const line = this.waiters.get(channel);
-    if (line === undefined) return;
-    const i = line.indexOf(d);
+  private removeReceiver(entry: ChannelEntry, r: Receiver): void {
+    const line = entry.line;
+    if (line === null) return;
+    const i = line.indexOf(r);
     if (i !== -1) line.splice(i, 1);
-    if (line.length === 0) this.waiters.delete(channel);
+    this.release(entry);
   }
 
   /**
@@ -440,10 +615,11 @@ export class InMemoryChannelLayer implements ChannelLayer {
     this.sweeper = null;
     const now = this.clock.seconds();
     let next = Infinity;
-    for (const [channel, queue] of [...this.queues]) {
-      this.expireHead(channel, queue, now);
-      const head = queue.peek();
-      if (head === undefined) this.queues.delete(channel);
+    for (const entry of [...this.channels.values()]) {
+      if (entry.queue === null) continue;
+      this.expireHead(entry, now);
+      const head = entry.queue?.peek();
+      if (head === undefined) this.release(entry);
       else if (head.expiresAt < next) next = head.expiresAt;
     }
     if (next !== Infinity) {
