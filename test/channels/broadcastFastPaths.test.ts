@@ -2,42 +2,19 @@
 // consumer loop (messages taken back to back, one microtask for many consumers), the layer's
 // groupSend (one copy per member, of the message as sent; waiting lines kept for members), and
 // the server's shared frame (one frame for consecutive sends of the same text).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/defer/deferred.js';
 import { AsyncConsumer } from '../../src/channels/consumers/asyncConsumer.js';
 import { StopConsumer } from '../../src/channels/consumers/exceptions.js';
 import { AsyncWebsocketConsumer } from '../../src/channels/consumers/websocketConsumer.js';
-import { InMemoryChannelLayer } from '../../src/channels/layers/inMemory.js';
-import { WebsocketCommunicator } from '../../src/channels/testing/websocketCommunicator.js';
-import type { ASGIApplication, ASGIEvent, Message } from '../../src/channels/types.js';
-import { Clock } from '../../src/testing/clock.js';
+import type { ASGIEvent, Message } from '../../src/channels/types.js';
+import { connectTo, layer } from './consumerFixture.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
 import { assertNoResult } from '../../src/testing/results.js';
 import { serverFrames, settleMany, startServer, upgrade, type Conn } from './serverHelpers.js';
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-let clock: Clock;
-let layer: InMemoryChannelLayer;
-const open: WebsocketCommunicator[] = [];
-
-function connectTo(app: ASGIApplication): WebsocketCommunicator {
-  const comm = new WebsocketCommunicator(app, '/ws/', { clock, channelLayer: layer });
-  open.push(comm);
-  return comm;
-}
-
-function fresh(): void {
-  clock = new Clock();
-  layer = new InMemoryChannelLayer({ reactor: clock });
-}
-fresh();
-
-afterEach(async () => {
-  for (const c of open.splice(0)) await c.stop({ exceptions: false });
-  await layer.close();
-  fresh();
-});
 
 describe('the consumer loop', () => {
   it('takes queued messages back to back, in order, one handler at a time, even when handlers await', async () => {

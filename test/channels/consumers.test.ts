@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/defer/deferred.js';
 import { ApplicationCloseTimeoutError } from '../../src/channels/asgi/errors.js';
 import { AsyncConsumer } from '../../src/channels/consumers/asyncConsumer.js';
@@ -7,8 +7,8 @@ import { AcceptConnection, DenyConnection, DispatchError, InvalidChannelLayerErr
 import { AsyncWebsocketConsumer, JsonWebsocketConsumer, type ReceivedData } from '../../src/channels/consumers/websocketConsumer.js';
 import { InMemoryChannelLayer } from '../../src/channels/layers/inMemory.js';
 import { WebsocketCommunicator } from '../../src/channels/testing/websocketCommunicator.js';
-import type { ASGIApplication, ASGIEvent } from '../../src/channels/types.js';
-import { Clock } from '../../src/testing/clock.js';
+import type { ASGIEvent } from '../../src/channels/types.js';
+import { clock, connectTo, layer, track } from './consumerFixture.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
 import { assertNoResult } from '../../src/testing/results.js';
 
@@ -16,27 +16,6 @@ const enc = new TextEncoder();
 const bytes = (s: string): Uint8Array => enc.encode(s);
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-let clock: Clock;
-let layer: InMemoryChannelLayer;
-const open: WebsocketCommunicator[] = [];
-
-function connectTo(app: ASGIApplication, path = '/ws/', options = {}): WebsocketCommunicator {
-  const comm = new WebsocketCommunicator(app, path, { clock, channelLayer: layer, ...options });
-  open.push(comm);
-  return comm;
-}
-
-function fresh(): void {
-  clock = new Clock();
-  layer = new InMemoryChannelLayer({ reactor: clock });
-}
-fresh();
-
-afterEach(async () => {
-  for (const c of open.splice(0)) await c.stop({ exceptions: false });
-  await layer.close();
-  fresh();
-});
 
 /** Whether a message to `channel` would sit unread (the channel is in no group that got it). */
 function nothingFor(channel: string): void {
@@ -302,8 +281,7 @@ describe('groups through the channel layer', () => {
   });
 
   it('needs a channel layer for groups', async () => {
-    const comm = new WebsocketCommunicator(Room.asApp(), '/', { clock });
-    open.push(comm);
+    const comm = track(new WebsocketCommunicator(Room.asApp(), '/', { clock }));
     await expect(comm.connect()).rejects.toBeInstanceOf(InvalidChannelLayerError);
   });
 
