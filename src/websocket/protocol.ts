@@ -39,7 +39,7 @@ import {
   encodeStringFrame,
   frameHeaderString,
   type FrameOptions,
-  type PreparedMessage,
+  PreparedMessage,
 } from './frame-serializer.js';
 import {
   WebSocket,
@@ -749,6 +749,26 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     if (compressed) this.compress(entry, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, fin);
     else this.flushOut();
     return entry.deferred!;
+  }
+
+  /**
+   * @internal See `WebSocket._sendNow`: write one whole message straight to the transport when
+   * nothing stands in its way — open, no message or fragment queued ahead of it, no
+   * backpressure, no compression to run (a prepared frame that is not compressed; data the
+   * deflate extension would not compress) — and say whether it did. False: nothing was done.
+   */
+  writeNow(data: string | Uint8Array | PreparedMessage, isText: boolean): boolean {
+    if (!this.canSend() || this.fragmenting || this.out !== null || this.writePaused) return false;
+    if (data instanceof PreparedMessage) {
+      if (data.compressed || this.role !== 'server') return false;
+      this.transport!.write(data.data);
+    } else {
+      if (this.deflate !== null && this.worthCompressing(data)) return false;
+      this.fragmentCompressed = false;
+      this.writeData(data, isText, true, false);
+    }
+    if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
+    return true;
   }
 
   /** @internal See `WebSocket.sendPrepared` and `broadcast`. */

@@ -225,6 +225,8 @@ export class WebSocketRequest {
  * @internal
  */
 export interface SocketDriver {
+  /** Write one whole message now if nothing stands in its way; see `WebSocket._sendNow`. */
+  writeNow(data: string | Uint8Array | PreparedMessage, isText: boolean): boolean;
   /** Queue or write one message (or fragment); see `WebSocket.send`. */
   sendMessage(data: string | Uint8Array, isText: boolean, compress: boolean, fin: boolean): Deferred<void>;
   /**
@@ -563,6 +565,17 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
     if (this.role !== 'server') throw new WebSocketStateError('prepared messages are unmasked: server sockets only');
     if (this.state !== ReadyState.OPEN) return this.notOpen();
     return this.driver.sendPrepared(message, false) as Deferred<void>;
+  }
+
+  /**
+   * @internal The fast path of a server that usually writes at once (the channels server): write
+   * one whole message — a string (text unless `binary`), bytes (binary), or a frame from
+   * `prepareMessage` — straight to the transport, and return true, when nothing stands in its way
+   * (open, nothing queued ahead, no backpressure, no compression to run). Otherwise return false
+   * having done nothing: `send`/`sendPrepared` then queue it and give the Deferred to wait on.
+   */
+  _sendNow(data: string | Uint8Array | PreparedMessage, binary = false): boolean {
+    return this.state === ReadyState.OPEN && this.driver.writeNow(data, typeof data === 'string' && !binary);
   }
 
   /** @internal broadcast: no Deferred; `true` when accepted. */

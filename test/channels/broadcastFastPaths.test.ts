@@ -21,7 +21,7 @@ describe('the consumer loop', () => {
     const log: string[] = [];
     let channel = '';
     class Worker extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }
@@ -35,7 +35,7 @@ describe('the consumer loop', () => {
       }
       job_deferred(m: ASGIEvent): Deferred<void> {
         log.push(`deferred ${String(m.n)}`);
-        return this.send({ text: `d${String(m.n)}` });
+        return Deferred.fromPromise(this.send({ text: `d${String(m.n)}` }));
       }
     }
     const comm = connectTo(Worker.asApp());
@@ -63,7 +63,7 @@ describe('the consumer loop', () => {
     const log: string[] = [];
     let channel = '';
     class Quitter extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }
@@ -108,7 +108,7 @@ describe('the consumer loop', () => {
     const seen: string[] = [];
     let channel = '';
     class Spy extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }

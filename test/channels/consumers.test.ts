@@ -60,7 +60,7 @@ describe('AsyncWebsocketConsumer', () => {
   it('knows its class and makes one instance per connection', async () => {
     const instances: AsyncConsumer[] = [];
     class Counting extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         instances.push(this);
         return this.accept();
       }
@@ -78,7 +78,7 @@ describe('AsyncWebsocketConsumer', () => {
 
   it('accepts with a subprotocol and headers', async () => {
     class Picky extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         return this.accept(this.scope.subprotocols![1]!, [['x-room', 'lobby']]);
       }
     }
@@ -289,7 +289,7 @@ describe('groups through the channel layer', () => {
     const other = new InMemoryChannelLayer({ reactor: clock });
     const seen: boolean[] = [];
     class Probe extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         seen.push(this.hasChannelLayer);
         if (this.hasChannelLayer) seen.push((this.channelLayer as unknown as { inner: unknown }).inner === other);
         else expect(() => this.channelName).toThrow(InvalidChannelLayerError);
@@ -368,7 +368,7 @@ describe('dispatch', () => {
   it('ends cleanly when a handler throws StopConsumer', async () => {
     class Quitter extends AsyncWebsocketConsumer {
       static channel = '';
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         Quitter.channel = this.channelName;
         return this.accept();
       }
@@ -396,7 +396,7 @@ describe('handler concurrency', () => {
     let channel = '';
     class Worker extends AsyncWebsocketConsumer {
       static override concurrency = concurrency;
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }

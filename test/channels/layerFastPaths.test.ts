@@ -17,7 +17,7 @@ import { WebsocketCommunicator } from '../../src/channels/testing/websocketCommu
 import type { ASGIEvent, Message } from '../../src/channels/types.js';
 import { Clock } from '../../src/testing/clock.js';
 import { assertNoResult, failureResultOf, successResultOf } from '../../src/testing/results.js';
-import { request, settleMany, startServer } from './serverHelpers.js';
+import { request, serverFrames, settleMany, startServer, upgrade } from './serverHelpers.js';
 
 function make(options: ConstructorParameters<typeof InMemoryChannelLayer>[0] = {}): { layer: InMemoryChannelLayer; clock: Clock } {
   const clock = new Clock();
@@ -247,7 +247,7 @@ describe('the consumer loop on the in-memory layer', () => {
     const got: string[] = [];
     let channel = '';
     class Member extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }
@@ -270,7 +270,7 @@ describe('the consumer loop on the in-memory layer', () => {
     const layer = new InMemoryChannelLayer({ reactor: new Clock() });
     let channel = '';
     class Member extends AsyncWebsocketConsumer {
-      override connect(): Deferred<void> {
+      override connect(): PromiseLike<void> {
         channel = this.channelName;
         return this.accept();
       }
@@ -327,19 +327,21 @@ describe('the handler-name cache', () => {
 });
 
 describe('AsyncConsumer.send on a send carried out at once', () => {
-  test('gives a Deferred that has already fired (the server answered with its shared resolved Promise)', async () => {
-    const fired: boolean[] = [];
+  test("gives the server's shared resolved Promise (the cheapest thing to await); a refused send fails as a Deferred", async () => {
+    const kinds: string[] = [];
+    const kind = (r: PromiseLike<void>): string => (r instanceof Deferred ? 'Deferred' : r instanceof Promise ? 'Promise' : 'other');
     class Hello extends AsyncHttpConsumer {
       override async handle(): Promise<void> {
         const start = this.send({ type: 'http.response.start', status: 200, headers: [] });
-        fired.push(start.called);
-        successResultOf(start);
+        kinds.push(kind(start));
         const body = this.send({ type: 'http.response.body', body: new TextEncoder().encode('hi') });
-        fired.push(body.called);
+        kinds.push(kind(body));
+        expect(body).toBe(start); // one shared Promise for every send carried out at once
         await body;
-        // A refused send still fails, as a Deferred.
+        // A refused send still fails, as a Deferred (logged if nobody looked, never an unhandled rejection).
         const late = this.send({ type: 'http.response.body', body: new Uint8Array() });
-        await expect(late).rejects.toThrow();
+        kinds.push(kind(late));
+        failureResultOf(late as Deferred<void>);
       }
     }
     const t = await startServer(Hello.asApp());
@@ -349,7 +351,58 @@ describe('AsyncConsumer.send on a send carried out at once', () => {
     const [response] = c.responses();
     expect(response!.status).toBe(200);
     expect(response!.body).toBe('hi');
-    expect(fired).toEqual([true, true]);
+    expect(kinds).toEqual(['Promise', 'Promise', 'Deferred']);
     await t.stop();
+  });
+
+  test('a WebSocket message written at once gives the shared Promise; held back by backpressure, a Deferred that fires when it is written, in order', async () => {
+    const results: PromiseLike<void>[] = [];
+    const layer = new InMemoryChannelLayer({ reactor: new Clock() });
+    class Member extends AsyncWebsocketConsumer {
+      static override groups = ['room'];
+      room_message(m: ASGIEvent): void {
+        // Not awaited, so that several sends can be under way at once.
+        results.push(this.send(m.bytes !== undefined ? { bytes: m.bytes as Uint8Array } : { text: m.text as string }));
+      }
+    }
+    const t = await startServer(Member.asApp(), { channelLayer: layer, websocketPingInterval: null });
+    const c = t.connect();
+    c.send(upgrade('/ws/'));
+    await settleMany(3);
+    expect(c.out()).toMatch(/^HTTP\/1\.1 101 /);
+    const payloads = (): string[] => serverFrames(c.transport.value()).map((f) => f.payload.toString('latin1'));
+    c.transport.clear();
+
+    await layer.groupSend('room', { type: 'room.message', text: 'now' });
+    await layer.groupSend('room', { type: 'room.message', bytes: new Uint8Array([0x41, 0x42]) });
+    await settleMany(2);
+    expect(results.map((r) => r instanceof Promise)).toEqual([true, true]);
+    expect(payloads()).toEqual(['now', 'AB']);
+
+    // The transport is full: the protocol is asked to stop writing.
+    const producer = c.transport.producer as unknown as { pauseProducing(): void; resumeProducing(): void };
+    producer.pauseProducing();
+    c.transport.clear();
+    await layer.groupSend('room', { type: 'room.message', text: 'held 1' });
+    await layer.groupSend('room', { type: 'room.message', bytes: new Uint8Array([0x43]) });
+    await layer.groupSend('room', { type: 'room.message', text: 'held 2' });
+    await settleMany(2);
+    const held = results.slice(2);
+    expect(held.map((r) => r instanceof Deferred)).toEqual([true, true, true]);
+    for (const d of held) assertNoResult(d as Deferred<void>);
+    expect(payloads()).toEqual([]);
+
+    producer.resumeProducing();
+    await settleMany(2);
+    expect(payloads()).toEqual(['held 1', 'C', 'held 2']);
+    for (const d of held) successResultOf(d as Deferred<void>);
+    // Nothing queued any more: straight out again.
+    await layer.groupSend('room', { type: 'room.message', text: 'after' });
+    await settleMany(2);
+    expect(results[5]).toBeInstanceOf(Promise);
+    expect(payloads()).toEqual(['held 1', 'C', 'held 2', 'after']);
+    c.lose(true);
+    await t.stop();
+    await layer.close();
   });
 });

@@ -290,7 +290,29 @@ export class WebsocketCycle implements ASGIConnection {
     return this.#emit([{ kind: 'accept', subprotocol, headers }]);
   }
 
+  /**
+   * {@link ASGIConnection.trySend}: a `websocket.send` the server's action handler carried out at
+   * once (it returned nothing to wait for) gives `null`; anything else is exactly `send`.
+   */
+  trySend(event: ASGIEvent): Deferred<void> | null {
+    if (typeof event !== 'object' || event === null || event.type !== 'websocket.send') return this.send(event);
+    let r: void | PromiseLike<void>;
+    try {
+      r = this.#onAction({ kind: 'message', data: this.#messageData(event) });
+    } catch (e) {
+      return fail(e);
+    }
+    if (!isThenable(r)) return null;
+    if (r instanceof Deferred) return (r as Deferred<void>).addCallback(toVoid);
+    return Deferred.fromPromise(r).addCallback(toVoid);
+  }
+
   #message(event: ASGIEvent): Deferred<void> {
+    return this.#emitOne({ kind: 'message', data: this.#messageData(event) });
+  }
+
+  /** The text or bytes of a `websocket.send` the connection may carry out now. */
+  #messageData(event: ASGIEvent): string | Uint8Array {
     this.#requireNotClosed(event);
     if (this.#state !== 'open') {
       throw new ASGIProtocolError('websocket.send before websocket.accept: the handshake is not complete', event.type);
@@ -300,13 +322,7 @@ export class WebsocketCycle implements ASGIConnection {
     if (hasText === hasBytes) {
       throw new ASGIProtocolError('websocket.send needs exactly one of "text" and "bytes"', event.type);
     }
-    let data: string | Uint8Array;
-    if (hasText) {
-      data = checkString(event, 'text', '');
-    } else {
-      data = checkBytes(event, 'bytes');
-    }
-    return this.#emitOne({ kind: 'message', data });
+    return hasText ? checkString(event, 'text', '') : checkBytes(event, 'bytes');
   }
 
   #close(event: ASGIEvent): Deferred<void> {

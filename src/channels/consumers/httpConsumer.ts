@@ -3,6 +3,7 @@
  * or a long-poll / server-sent-events response fed by channel-layer messages.
  */
 import { Deferred } from '../../defer/deferred.js';
+import { sentAtOnce } from '../asgi/appRunner.js';
 import type { ASGIEvent, Headers } from '../types.js';
 import { AsyncConsumer } from './asyncConsumer.js';
 import { registerFrameworkClass } from './dispatch.js';
@@ -123,7 +124,7 @@ export class AsyncHttpConsumer extends AsyncConsumer {
   disconnect(): void | PromiseLike<void> {}
 
   /** Start the response (`http.response.start`). */
-  sendHeaders(options: SendHeadersOptions = {}): Deferred<void> {
+  sendHeaders(options: SendHeadersOptions = {}): PromiseLike<void> {
     const d = this.send({ type: 'http.response.start', status: options.status ?? 200, headers: toHeaders(options.headers) });
     if (this.#response === 'none') this.#response = 'started';
     return d;
@@ -133,7 +134,7 @@ export class AsyncHttpConsumer extends AsyncConsumer {
    * Send a piece of the body (a string is sent as UTF-8). Without `moreBody`, this is the last
    * piece and completes the response.
    */
-  sendBody(body: Uint8Array | string, options: { moreBody?: boolean } = {}): Deferred<void> {
+  sendBody(body: Uint8Array | string, options: { moreBody?: boolean } = {}): PromiseLike<void> {
     const more = options.moreBody ?? false;
     const d = this.send({ type: 'http.response.body', body: toBytes(body), more_body: more });
     if (!more && this.#response === 'started') this.#response = 'complete';
@@ -141,11 +142,11 @@ export class AsyncHttpConsumer extends AsyncConsumer {
   }
 
   /** A whole response in one call: `sendHeaders` then `sendBody`. */
-  sendResponse(status: number, body: Uint8Array | string, options: { headers?: ResponseHeaders } = {}): Deferred<void> {
+  sendResponse(status: number, body: Uint8Array | string, options: { headers?: ResponseHeaders } = {}): PromiseLike<void> {
+    const start = this.sendHeaders({ status, ...(options.headers !== undefined ? { headers: options.headers } : {}) });
     // The body goes only once the start was accepted, so a refused start is the error seen.
-    return this.sendHeaders({ status, ...(options.headers !== undefined ? { headers: options.headers } : {}) }).addCallback(
-      () => this.sendBody(body),
-    );
+    if (sentAtOnce(start)) return this.sendBody(body);
+    return Deferred.fromPromise(start).addCallback(() => this.sendBody(body));
   }
 
   #join(): Uint8Array {

@@ -86,7 +86,7 @@ export class AsyncWebsocketConsumer extends AsyncConsumer {
    * Accept the connection, choosing `subprotocol` (one the client offered: see
    * `scope.subprotocols`) and adding `headers` to the handshake response.
    */
-  accept(subprotocol: string | null = null, headers: Headers = []): Deferred<void> {
+  accept(subprotocol: string | null = null, headers: Headers = []): PromiseLike<void> {
     return super.send({ type: 'websocket.accept', subprotocol, headers });
   }
 
@@ -95,7 +95,7 @@ export class AsyncWebsocketConsumer extends AsyncConsumer {
    * Fails with a TypeError unless exactly one of `text` and `bytes` is given; with
    * `ASGIProtocolError` before `accept()`.
    */
-  override send(data: WebsocketData | ASGIEvent): Deferred<void> {
+  override send(data: WebsocketData | ASGIEvent): PromiseLike<void> {
     if (typeof (data as { type?: unknown }).type === 'string') return super.send(data as ASGIEvent);
     const { text, bytes } = data as { text?: unknown; bytes?: unknown };
     if (typeof text === 'string' && bytes === undefined) return super.send({ type: 'websocket.send', text });
@@ -104,7 +104,7 @@ export class AsyncWebsocketConsumer extends AsyncConsumer {
   }
 
   /** Close the connection (code default 1000). Before `accept()`, this refuses the handshake (403). */
-  close(code?: number, reason?: string): Deferred<void> {
+  close(code?: number, reason?: string): PromiseLike<void> {
     return super.send({ type: 'websocket.close', code: code ?? 1000, reason: reason ?? '' });
   }
 }
@@ -156,7 +156,7 @@ export class JsonWebsocketConsumer extends AsyncWebsocketConsumer {
   }
 
   /** Send `content` as one JSON text frame. Fails with a TypeError when it cannot be encoded. */
-  sendJson(content: unknown): Deferred<void> {
+  sendJson(content: unknown): PromiseLike<void> {
     let text: string;
     try {
       text = this.encodeJson(content);

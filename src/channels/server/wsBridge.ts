@@ -269,11 +269,15 @@ export class WebsocketBridge {
     }
   }
 
-  #send(data: string | Uint8Array): Deferred<void> {
+  /** Undefined when the message went straight to the socket (nearly always); else the Deferred of its send. */
+  #send(data: string | Uint8Array): Deferred<void> | undefined {
     const socket = this.#protocol.socket;
     if (typeof data === 'string' && this.#sharedFrames && data.length <= SHARED_FRAME_MAX) {
-      return socket.sendPrepared(sharedFrame(data)).addErrback(sendFailed);
+      const frame = sharedFrame(data);
+      if (socket._sendNow(frame)) return undefined;
+      return socket.sendPrepared(frame).addErrback(sendFailed);
     }
+    if (socket._sendNow(data)) return undefined;
     return socket.send(data).addErrback(sendFailed);
   }
 
