@@ -73,6 +73,12 @@ export interface WebsocketCycleOptions {
   highWaterMark?: number;
   /** Largest denial-response body an application may send. Default 1 MiB. */
   maxDenialBody?: number;
+  /**
+   * The server's fast form of the `message` action, used by `trySend`: write the message now if
+   * nothing stands in its way and return true; false and nothing done otherwise (the message
+   * then goes through a `message` action, as from `send`).
+   */
+  sendNow?: (data: string | Uint8Array) => boolean;
 }
 
 /**
@@ -124,6 +130,7 @@ export class WebsocketCycle implements ASGIConnection {
   onClosed: (() => void) | null = null;
 
   readonly #onAction: WebsocketActionHandler;
+  readonly #sendNow: ((data: string | Uint8Array) => boolean) | null;
   readonly #offered: readonly string[];
   readonly #extension: boolean;
   readonly #highWaterMark: number;
@@ -145,6 +152,7 @@ export class WebsocketCycle implements ASGIConnection {
 
   constructor(onAction: WebsocketActionHandler, options: WebsocketCycleOptions = {}) {
     this.#onAction = onAction;
+    this.#sendNow = options.sendNow ?? null;
     this.#offered = options.subprotocols ?? [];
     this.#extension = options.httpResponseExtension ?? true;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
@@ -291,14 +299,18 @@ export class WebsocketCycle implements ASGIConnection {
   }
 
   /**
-   * {@link ASGIConnection.trySend}: a `websocket.send` the server's action handler carried out at
-   * once (it returned nothing to wait for) gives `null`; anything else is exactly `send`.
+   * {@link ASGIConnection.trySend}: a `websocket.send` carried out at once — by the server's
+   * `sendNow`, or by an action handler that returned nothing to wait for — gives `null`;
+   * anything else is exactly `send`.
    */
   trySend(event: ASGIEvent): Deferred<void> | null {
     if (typeof event !== 'object' || event === null || event.type !== 'websocket.send') return this.send(event);
     let r: void | PromiseLike<void>;
     try {
-      r = this.#onAction({ kind: 'message', data: this.#messageData(event) });
+      const data = this.#messageData(event);
+      const now = this.#sendNow;
+      if (now !== null && now(data)) return null;
+      r = this.#onAction({ kind: 'message', data });
     } catch (e) {
       return fail(e);
     }

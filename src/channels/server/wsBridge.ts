@@ -162,7 +162,11 @@ export class WebsocketBridge {
     const scope = connectionScope(request, 'websocket', this.#ctx);
     scope.subprotocols = offered;
     scope.extensions = { 'websocket.http.response': {} };
-    const cycle = new WebsocketCycle((action) => this.#perform(action), { subprotocols: offered, httpResponseExtension: true });
+    const cycle = new WebsocketCycle((action) => this.#perform(action), {
+      subprotocols: offered,
+      httpResponseExtension: true,
+      sendNow: (data) => this.#open && this.#sendNow(data),
+    });
     this.cycle = cycle;
     const decision = new Deferred<HandshakeDecision>();
     this.#decision = decision;
@@ -271,14 +275,21 @@ export class WebsocketBridge {
 
   /** Undefined when the message went straight to the socket (nearly always); else the Deferred of its send. */
   #send(data: string | Uint8Array): Deferred<void> | undefined {
+    if (this.#sendNow(data)) return undefined;
     const socket = this.#protocol.socket;
-    if (typeof data === 'string' && this.#sharedFrames && data.length <= SHARED_FRAME_MAX) {
-      const frame = sharedFrame(data);
-      if (socket._sendNow(frame)) return undefined;
-      return socket.sendPrepared(frame).addErrback(sendFailed);
-    }
-    if (socket._sendNow(data)) return undefined;
+    if (this.#shareable(data)) return socket.sendPrepared(sharedFrame(data)).addErrback(sendFailed);
     return socket.send(data).addErrback(sendFailed);
+  }
+
+  /** Write `data` to the open socket at once if nothing stands in its way; false: nothing done. */
+  #sendNow(data: string | Uint8Array): boolean {
+    const socket = this.#protocol.socket;
+    return socket._sendNow(this.#shareable(data) ? sharedFrame(data as string) : data);
+  }
+
+  /** Whether `data` goes out as the frame shared by every connection sending the same text. */
+  #shareable(data: string | Uint8Array): data is string {
+    return typeof data === 'string' && this.#sharedFrames && data.length <= SHARED_FRAME_MAX;
   }
 
   /**
