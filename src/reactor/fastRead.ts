@@ -25,6 +25,7 @@
  * a socket on `onread` never emits 'data', and one that ignored the option
  * still delivers everything.
  */
+import { Buffer } from 'node:buffer';
 import net from 'node:net';
 
 /**
@@ -32,6 +33,29 @@ import net from 'node:net';
  * is the socket. Returning false stops reading (as `socket.pause()` would).
  */
 export type ReadCallback = (this: net.Socket, nread: number, buffer: Buffer) => boolean;
+
+/**
+ * An optional protocol method, under this symbol, that takes the reads of the
+ * fast path without the owned copy: `buffer[0, n)` holds the bytes only for
+ * the duration of the call (the next read, on any socket, overwrites them),
+ * so the method copies whatever it keeps beyond it. For a protocol that
+ * mostly decodes what it reads at once (the WebSocket protocol turns a text
+ * frame into a string straight from the buffer), the copy and its Buffer
+ * are then saved. Internal to Spindle's own protocols: it is not part of
+ * `IProtocol`, and a transport that has no fast read path calls
+ * `dataReceived` as usual.
+ */
+export const kReadBorrowed: unique symbol = Symbol('spindle.readBorrowed');
+
+/** A protocol with the {@link kReadBorrowed} method. */
+export interface BorrowingReader {
+  [kReadBorrowed](buffer: Buffer, n: number): void;
+}
+
+/** Whether `protocol` takes borrowed reads (see {@link kReadBorrowed}). */
+export function readsBorrowed(protocol: object): protocol is BorrowingReader {
+  return typeof (protocol as Partial<BorrowingReader>)[kReadBorrowed] === 'function';
+}
 
 /** The size of the shared read buffer: the most one read delivers (Node's own default). */
 export const READ_BUFFER_SIZE = 64 * 1024;
@@ -71,6 +95,7 @@ function sharedOnread(callback: ReadCallback): net.OnReadOpts {
  * retention of any small Node Buffer), its own allocation otherwise.
  */
 export function copyRead(buffer: Buffer, n: number): Buffer {
+  // `Buffer` is imported: the global one is a getter, costly on a hot path.
   const out = Buffer.allocUnsafe(n);
   out.set(n === buffer.length ? buffer : buffer.subarray(0, n));
   return out;

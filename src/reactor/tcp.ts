@@ -28,7 +28,17 @@ import {
   TCPTimedOutError,
   UserError,
 } from './errors.js';
-import { adoptAccepted, copyRead, fastReadsEnabled, onreadOption, type ReadCallback } from './fastRead.js';
+import {
+  adoptAccepted,
+  copyRead,
+  fastReadsEnabled,
+  kReadBorrowed,
+  onreadOption,
+  readsBorrowed,
+  type BorrowingReader,
+  type ReadCallback,
+} from './fastRead.js';
+import { canWriteDirect, PENDING, pendingBytes, UNAVAILABLE, WRITTEN, writeDirect, writeError, writevDirect } from './fastWrite.js';
 import { assertBytes, deliverConnectionLost, isHalfCloseable, makeConnection } from './glue.js';
 import type {
   ConnectTCPOptions,
@@ -142,7 +152,21 @@ class RareState {
   lingerTimer: NodeJS.Timeout | null = null;
   /** Fast read path: bytes read while reading was paused, delivered on resume (see the read callback). */
   heldReads: Buffer[] | null = null;
+  /** A direct write that did not complete at once paused the producer (as a full socket buffer would). */
+  directFull = false;
 }
+
+// How a transport writes and reads (bits of `StreamTransport.io`).
+/**
+ * Writes go straight to the socket's handle whenever the socket has nothing
+ * queued (`./fastWrite.ts`); without it (TLS, or direct writes unavailable),
+ * through `socket.write`.
+ */
+const IO_WRITE_DIRECT = 1;
+/** A direct write is still in progress: `socket.write` (queued behind it) until it is done. */
+const IO_WRITE_WAITING = 2;
+/** The protocol takes the fast read path's bytes without a copy (`kReadBorrowed`, `./fastRead.ts`). */
+const IO_READ_BORROWED = 4;
 
 /**
  * One connection over a `net.Socket` (or `tls.TLSSocket`), as its protocol
@@ -186,6 +210,8 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   /** `close()` ran: flushing, then lingering until the socket closes. */
   private closing = false;
   private readPaused = false;
+  /** The IO_* bits. */
+  private io: number;
   private rare: RareState | null = null;
 
   constructor(reactor: ResourceTracker, socket: net.Socket, protocol: IProtocol, setup: TransportSetup) {
@@ -193,6 +219,8 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     this.socket = socket;
     this.setup = setup;
     this.connections = connectionGroup(reactor);
+    // Plain TCP and UNIX sockets skip Node's Writable bookkeeping when nothing is queued (./fastWrite.ts).
+    this.io = (!setup.secure && canWriteDirect(socket) ? IO_WRITE_DIRECT : 0) | (readsBorrowed(protocol) ? IO_READ_BORROWED : 0);
     this.attach(socket);
     this.connections.add(this);
     try {
@@ -238,16 +266,17 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     readCallback = function onRead(this: net.Socket, nread: number, buffer: Buffer): boolean {
       const t = transportOf(this);
       if (t.disconnecting) return true;
-      // `buffer` is shared by every socket and overwritten by the next read; the protocol may keep what it gets.
-      const data = copyRead(buffer, nread);
       if (t.readPaused) {
         // Node's stream bookkeeping can restart a paused handle (a `read(0)` scheduled by an earlier
         // `resume()`): hold the bytes for resumeProducing and stop reading again (`false`).
-        (t.more().heldReads ??= []).push(data);
+        (t.more().heldReads ??= []).push(copyRead(buffer, nread));
         return false;
       }
       try {
-        t.protocol.dataReceived?.(data);
+        // `buffer` is shared by every socket and overwritten by the next read: a protocol gets an
+        // owned copy, or borrows the bytes for the call if it says it copies what it keeps.
+        if ((t.io & IO_READ_BORROWED) !== 0) (t.protocol as IProtocol & BorrowingReader)[kReadBorrowed](buffer, nread);
+        else t.protocol.dataReceived?.(copyRead(buffer, nread));
       } catch (e) {
         t.protocolFailed(e, 'dataReceived');
       }
@@ -316,7 +345,13 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   write(data: Uint8Array): void {
     assertBytes(data);
     if (this.writeClosed || data.byteLength === 0) return;
-    if (!this.socket.write(data)) this.bufferFull();
+    const socket = this.socket;
+    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT) {
+      const r = writeDirect(socket, data, null, socket, StreamTransport.directWriteDone);
+      if (r === WRITTEN) return;
+      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
+    }
+    if (!socket.write(data)) this.bufferFull();
   }
 
   /**
@@ -328,14 +363,32 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   writeString(data: string, encoding: WriteStringEncoding): void {
     assertWritableString(data, encoding);
     if (this.writeClosed || data.length === 0) return;
-    if (!this.socket.write(data, encoding)) this.bufferFull();
+    const socket = this.socket;
+    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT) {
+      const r = writeDirect(socket, data, encoding, socket, StreamTransport.directWriteDone);
+      if (r === WRITTEN) return;
+      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
+    }
+    if (!socket.write(data, encoding)) this.bufferFull();
   }
 
   /** Writes every buffer in one batch (`cork`/`uncork`: one system call where possible). */
   writeSequence(data: readonly Uint8Array[]): void {
-    for (const chunk of data) assertBytes(chunk);
+    let empty = false;
+    for (const chunk of data) {
+      assertBytes(chunk);
+      if (chunk.byteLength === 0) empty = true;
+    }
     if (this.writeClosed) return;
     const socket = this.socket;
+    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT && !empty && data.length > 0) {
+      const r =
+        data.length === 1
+          ? writeDirect(socket, data[0]!, null, socket, StreamTransport.directWriteDone)
+          : writevDirect(socket, data, socket, StreamTransport.directWriteDone);
+      if (r === WRITTEN) return;
+      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
+    }
     let full = false;
     socket.cork();
     for (const chunk of data) if (chunk.byteLength > 0 && !socket.write(chunk)) full = true;
@@ -421,6 +474,9 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     this.detach(raw);
     // Its errors surface on the TLS socket, which owns the connection now.
     raw.on('error', noop);
+    // TLS writes go through the TLS socket's stream (a direct write still pending on `raw` is
+    // ahead of them in the same libuv queue).
+    this.io &= ~IO_WRITE_DIRECT;
     const secure = upgradeToTLS(raw, options, this.setup.server, this.setup.tlsHost);
     this.more().rawSocket = raw;
     this.socket = secure;
@@ -546,6 +602,43 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     return this.rare !== null && this.rare.lingerTimer !== null;
   }
 
+  /**
+   * A direct write that did not complete at once: PENDING (the rest is
+   * queued in libuv: later writes take `socket.write`, behind it, until it is
+   * done; one of HIGH_WATER_MARK bytes or more pauses a streaming producer,
+   * as `socket.write` returning false would), or a negative errno (the
+   * socket is destroyed with the error, as Node does for a failed write).
+   */
+  private directWriteNotDone(r: number): void {
+    if (r === PENDING) {
+      this.io |= IO_WRITE_WAITING;
+      if (pendingBytes() >= HIGH_WATER_MARK) {
+        this.more().directFull = true;
+        this.bufferFull();
+      }
+      return;
+    }
+    this.socket.destroy(writeError(r));
+  }
+
+  /** A direct write that was PENDING is done (`socket` is the one it was made on). */
+  private static directWriteDone(owner: object, status: number): void {
+    const socket = owner as net.Socket;
+    const t = transportOf(socket);
+    t.io &= ~IO_WRITE_WAITING;
+    if (status < 0) {
+      // Node ignores the failure of a write to a socket already destroyed; so do we.
+      if (!socket.destroyed) socket.destroy(writeError(status));
+      return;
+    }
+    const rare = t.rare;
+    if (rare !== null && rare.directFull) {
+      rare.directFull = false;
+      // Stream writes queued behind ours have their own 'drain' to come.
+      if (t.socket === socket && !socket.writableNeedDrain) StreamTransport.onDrain.call(socket);
+    }
+  }
+
   private bufferFull(): void {
     const rare = this.rare;
     if (rare === null) return;
@@ -570,7 +663,13 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
       return;
     }
     // A producer that wrote nothing waits to be resumed by someone else (as in Twisted).
-    if (rare.producer === producer && !socket.writableNeedDrain && socket.bytesWritten !== before && !rare.pullScheduled) {
+    if (
+      rare.producer === producer &&
+      !socket.writableNeedDrain &&
+      !rare.directFull &&
+      socket.bytesWritten !== before &&
+      !rare.pullScheduled
+    ) {
       rare.pullScheduled = true;
       setImmediate(StreamTransport.pullAgain, this);
     }
@@ -578,7 +677,7 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
 
   private static pullAgain(t: StreamTransport): void {
     t.rare!.pullScheduled = false;
-    if (!t.disconnected && !t.socket.writableNeedDrain) t.pull();
+    if (!t.disconnected && !t.socket.writableNeedDrain && !t.rare!.directFull) t.pull();
   }
 
   /**

@@ -14,7 +14,7 @@ import {
   isValidCloseCode,
 } from './constants.js';
 import { WebSocketProtocolError, type WebSocketErrorCode } from './errors.js';
-import { applyMask } from './mask.js';
+import { applyMask, LITTLE_ENDIAN, maskWord } from './mask.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 /** Which end of the connection this is: servers receive masked frames, clients unmasked ones. */
@@ -126,6 +126,45 @@ const SMALL_UNMASK = 64;
 // state machine and decodes as Latin-1. Longer ones go to the validator's native check.
 const ASCII_SCAN_MAX = 256;
 
+// Borrowed chunks (`receiveBorrowed`: a reader's buffer, reused for every read) are unmasked
+// four bytes at a time through a word view of their memory, made once per buffer: byte access
+// to a typed array costs several times what the XOR does, and a view per call would cost more
+// than it saves on a small frame.
+let wordsOf: Buffer | null = null;
+let words: Uint32Array = new Uint32Array(0);
+/** `wordsOf.byteOffset`: where its bytes start in `words`' memory. */
+let wordsBase = 0;
+
+/** Make `words` the word view of `buf`'s whole ArrayBuffer (see `wordsOf`). */
+function viewWords(buf: Buffer): void {
+  const ab = buf.buffer;
+  words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+  wordsBase = buf.byteOffset;
+  wordsOf = buf;
+}
+
+// Buffer's own decoders, what `toString(encoding, start, end)` ends up calling: called directly
+// they skip its argument handling and encoding lookup. Node has had them on Buffer.prototype
+// for a long time, but they are not documented: checked once, `toString` otherwise.
+type SliceDecoders = { latin1Slice(start: number, end: number): string; utf8Slice(start: number, end: number): string };
+const SLICES =
+  typeof (Buffer.prototype as unknown as Partial<SliceDecoders>).latin1Slice === 'function' &&
+  typeof (Buffer.prototype as unknown as Partial<SliceDecoders>).utf8Slice === 'function';
+
+/** `buf[start:end]` decoded as Latin-1 (all ASCII, the same string) or as UTF-8 (validated already). */
+function decode(buf: Buffer, ascii: boolean, start: number, end: number): string {
+  if (!SLICES) return buf.toString(ascii ? 'latin1' : 'utf8', start, end);
+  const b = buf as unknown as SliceDecoders;
+  return ascii ? b.latin1Slice(start, end) : b.utf8Slice(start, end);
+}
+
+/** An owned copy of `buf[start:end]`. */
+function copyOf(buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end - start);
+  buf.copy(out, 0, start, end);
+  return out;
+}
+
 /** The index of the first byte in `buf[pos:end]` that is not ASCII, or `end`. */
 function asciiPrefix(buf: Buffer, pos: number, end: number): number {
   let i = pos;
@@ -213,6 +252,8 @@ export class FrameParser {
   private tail: Buffer | null = null;
   private tailStart = 0;
   private tailEnd = 0;
+  /** The chunk of the `receiveBorrowed` call in progress (only lent for the call), or null. */
+  private borrowed: Buffer | null = null;
 
   /**
    * @throws RangeError if a limit is not a positive number or the handler lacks the callbacks
@@ -253,7 +294,7 @@ export class FrameParser {
     if (this.state === DONE || data.length === 0) return;
     const buf = toBuffer(data);
     try {
-      this.parse(buf);
+      this.parse(buf, buf.length);
     } catch (err) {
       this.state = DONE;
       this.releaseMessage();
@@ -261,12 +302,48 @@ export class FrameParser {
     }
   }
 
-  private parse(buf: Buffer): void {
-    const len = buf.length;
+  /**
+   * @internal Parse `buffer[0:end]` as {@link FrameParser.receiveData} would, except that the
+   * bytes are only lent for the duration of the call (a reader's buffer, overwritten by its next
+   * read): they are unmasked in place and read where they are, and whatever outlives the call is
+   * copied first — the part received so far of a message that continues in a later chunk, a
+   * binary (or compressed) message, a control payload. Text decoded in the call costs no copy.
+   * With `delivery: 'stream'` the chunk is copied and handed to `receiveData`.
+   */
+  receiveBorrowed(buffer: Buffer, end: number): void {
+    if (this.state === DONE || end === 0) return;
+    if (this.stream) return this.receiveData(copyOf(buffer, 0, end));
+    const outer = this.borrowed;
+    this.borrowed = buffer;
+    try {
+      this.parse(buffer, end);
+      if (this.first === buffer) {
+        // The current message continues in a later chunk: keep its bytes so far.
+        this.first = copyOf(buffer, this.firstStart, this.firstEnd);
+        this.firstEnd -= this.firstStart;
+        this.firstStart = 0;
+      }
+    } catch (err) {
+      this.state = DONE;
+      this.releaseMessage();
+      throw err;
+    } finally {
+      this.borrowed = outer;
+    }
+  }
+
+  private parse(buf: Buffer, len: number): void {
     let pos = 0;
     while (pos < len) {
       switch (this.state) {
         case HEAD0:
+          if (len - pos >= 3 && !this.stream) {
+            const next = this.wholeFrame(buf, pos, len);
+            if (next >= 0) {
+              pos = next;
+              break;
+            }
+          }
           this.header0(buf[pos++]!);
           break;
         case HEAD1:
@@ -306,6 +383,61 @@ export class FrameParser {
           return; // DONE
       }
     }
+  }
+
+  /**
+   * The common case in one step: a whole data frame at `buf[pos]` — final, no RSV bit, a payload
+   * of 1–125 bytes (within `maxMessageSize`), masked as the role requires, all of it before
+   * `len` — while no message is in progress. It is checked, unmasked, validated and delivered
+   * as the state machine would (same events, same errors), without going through its states;
+   * returns the position after the frame. Anything else returns -1 having done nothing, and the
+   * state machine takes the frame, errors included.
+   */
+  private wholeFrame(buf: Buffer, pos: number, len: number): number {
+    const b0 = buf[pos]!;
+    if ((b0 !== 0x81 && b0 !== 0x82) || this.inMessage) return -1;
+    const b1 = buf[pos + 1]!;
+    const n = b1 & 0x7f;
+    const masked = this.expectMask;
+    if ((b1 & 0x80) !== (masked ? 0x80 : 0) || n === 0 || n > 125) return -1;
+    const start = pos + (masked ? 6 : 2);
+    const end = start + n;
+    if (end > len || n > this.maxMessageSize || this.maxFragments < 1) return -1;
+    this.opcode = b0 & 0x0f;
+    this.fin = true;
+    this.rsv1 = false;
+    this.masked = masked;
+    this.frameLength = n;
+    this.payloadDone = 0;
+    let seen = 0xff;
+    if (masked) {
+      this.m0 = buf[pos + 2]!;
+      this.m1 = buf[pos + 3]!;
+      this.m2 = buf[pos + 4]!;
+      this.m3 = buf[pos + 5]!;
+      seen = this.unmask(buf, start, n);
+    }
+    const handler = this.handler;
+    if (b0 === 0x82) {
+      handler.onMessage!(buf === this.borrowed ? copyOf(buf, start, end) : buf.subarray(start, end), false, false);
+      return end;
+    }
+    const ascii = seen < 0x80 || asciiPrefix(buf, start, end) === end;
+    if (!ascii) {
+      const utf8 = this.utf8;
+      utf8.reset();
+      if (utf8.write(buf, start, end) !== -1) {
+        this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+        return end;
+      }
+      if (!utf8.end()) {
+        this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
+        return end;
+      }
+    }
+    if (handler.onText !== undefined) handler.onText(decode(buf, ascii, start, end));
+    else handler.onMessage!(buf === this.borrowed ? copyOf(buf, start, end) : buf.subarray(start, end), true, false);
+    return end;
   }
 
   private header0(b: number): void {
@@ -421,9 +553,9 @@ export class FrameParser {
   private controlPayload(buf: Buffer, pos: number, n: number): void {
     if (this.masked) this.unmask(buf, pos, n);
     if (this.payloadDone === 0 && n === this.frameLength) {
-      // Whole control frame in this chunk: no copy.
+      // Whole control frame in this chunk: no copy (unless the chunk is only lent).
       this.state = HEAD0;
-      return this.controlFrame(buf.subarray(pos, pos + n));
+      return this.controlFrame(buf === this.borrowed ? copyOf(buf, pos, pos + n) : buf.subarray(pos, pos + n));
     }
     // Spans chunks: every byte of this allocation gets written before it is handed out.
     if (this.payloadDone === 0) this.control = Buffer.allocUnsafe(this.frameLength);
@@ -452,6 +584,10 @@ export class FrameParser {
    * means all ASCII, which spares text a second pass), else 0xff.
    */
   private unmask(buf: Buffer, pos: number, n: number): number {
+    if (buf === this.borrowed && LITTLE_ENDIAN) {
+      const seen = this.unmaskWords(buf, pos, n);
+      if (seen >= 0) return seen;
+    }
     if (n < SMALL_UNMASK) {
       const end = pos + n;
       let i = pos;
@@ -485,6 +621,48 @@ export class FrameParser {
     key[3] = this.m3;
     applyMask(buf, pos, buf, pos, n, key, 0, this.payloadDone);
     return 0xff;
+  }
+
+  /**
+   * `unmask` for a borrowed chunk (little-endian machines): every word of the chunk's memory
+   * that holds payload bytes is XORed once through the chunk's word view (see `wordsOf`), with
+   * the key's bytes zeroed where the first and last words hold bytes that are not this payload's
+   * (XOR with 0 leaves them as they are). Returns the OR of the unmasked bytes, as `unmask` does,
+   * or -1 (nothing done) when the view does not reach the payload's last byte (a buffer whose
+   * length is not a whole number of words).
+   */
+  private unmaskWords(buf: Buffer, pos: number, n: number): number {
+    if (wordsOf !== buf) viewWords(buf);
+    const view = words;
+    const start = wordsBase + pos;
+    const end = start + n;
+    let k = start >>> 2;
+    const last = (end - 1) >>> 2;
+    if (last >= view.length) return -1;
+    // The phase of the key at the first word's first byte (which may precede the payload).
+    const w = maskWord(this.m0, this.m1, this.m2, this.m3, (this.payloadDone - start) & 3);
+    const headMask = -1 << ((start & 3) << 3);
+    const tailMask = (end & 3) === 0 ? -1 : -1 >>> ((4 - (end & 3)) << 3);
+    let all: number;
+    if (k === last) {
+      const m = headMask & tailMask;
+      const v = view[k]! ^ (w & m);
+      view[k] = v;
+      all = v & m;
+    } else {
+      let v = view[k]! ^ (w & headMask);
+      view[k] = v;
+      all = v & headMask;
+      for (k++; k < last; k++) {
+        v = view[k]! ^ w;
+        view[k] = v;
+        all |= v;
+      }
+      v = view[k]! ^ (w & tailMask);
+      view[k] = v;
+      all |= v & tailMask;
+    }
+    return (all | (all >>> 8) | (all >>> 16) | (all >>> 24)) & 0xff;
   }
 
   private controlFrame(payload: Buffer): void {
@@ -542,19 +720,21 @@ export class FrameParser {
       if (this.first !== null) {
         const f = this.first;
         this.first = null;
-        this.retain(f.subarray(this.firstStart, this.firstEnd));
+        this.retain(f, this.firstStart, this.firstEnd);
       }
-      this.retain(buf.subarray(pos, end));
+      this.retain(buf, pos, end);
       if (this.state === DONE) return;
     }
     if (frameDone && this.fin) this.endMessage();
   }
 
-  private retain(slice: Buffer): void {
-    const n = slice.length;
-    if (n >= KEEP_SLICE_MIN && n * 2 >= slice.buffer.byteLength) {
+  /** Keep `buf[start:end]` for the message being reassembled (a copy when `buf` is only lent). */
+  private retain(buf: Buffer, start: number, end: number): void {
+    const n = end - start;
+    const lent = buf === this.borrowed;
+    if (n >= KEEP_SLICE_MIN && (lent || n * 2 >= buf.buffer.byteLength)) {
       this.flushTail();
-      this.parts.push(slice);
+      this.parts.push(lent ? copyOf(buf, start, end) : buf.subarray(start, end));
     } else {
       if (this.tail === null || this.tail.length - this.tailEnd < n) {
         this.flushTail();
@@ -562,7 +742,7 @@ export class FrameParser {
         this.tail = Buffer.alloc(Math.max(COALESCE_BLOCK, n));
         this.tailStart = this.tailEnd = 0;
       }
-      slice.copy(this.tail, this.tailEnd);
+      buf.copy(this.tail, this.tailEnd, start, end);
       this.tailEnd += n;
     }
     if (this.parts.length > this.maxBufferedChunks) {
@@ -587,13 +767,14 @@ export class FrameParser {
     const first = this.first;
     if (first !== null && this.validateText && handler.onText !== undefined) {
       // The common case, decoded straight from the chunk it arrived in.
-      const text = first.toString(this.messageAscii ? 'latin1' : 'utf8', this.firstStart, this.firstEnd);
+      const text = decode(first, this.messageAscii, this.firstStart, this.firstEnd);
       this.releaseMessage();
       return handler.onText(text);
     }
     let data: Buffer;
     if (first !== null) {
-      data = first.subarray(this.firstStart, this.firstEnd);
+      // Handed out: a copy if the chunk is only lent.
+      data = first === this.borrowed ? copyOf(first, this.firstStart, this.firstEnd) : first.subarray(this.firstStart, this.firstEnd);
     } else {
       this.flushTail();
       const parts = this.parts;

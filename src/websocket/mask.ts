@@ -5,13 +5,19 @@
  */
 import { randomFillSync } from 'node:crypto';
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** @internal Whether typed-array words are little-endian here (bytes at lower addresses in their low bits). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // Below this many bytes building a Uint32Array view costs more than it saves.
 const WORD_MIN = 64;
 
-/** The 32-bit word that XORs 4 aligned bytes starting at mask phase `phase`. */
-function maskWord(m0: number, m1: number, m2: number, m3: number, phase: number): number {
+/**
+ * The 32-bit word (in this machine's byte order) that XORs the 4 bytes of a word whose first
+ * byte falls at mask phase `phase`.
+ *
+ * @internal
+ */
+export function maskWord(m0: number, m1: number, m2: number, m3: number, phase: number): number {
   let a = m0, b = m1, c = m2, d = m3;
   // Rotate the key so byte 0 of the word uses key byte `phase`.
   for (let k = 0; k < phase; k++) {

@@ -20,6 +20,7 @@ import type { Failure } from '../defer/failure.js';
 import { Logger } from '../logger/index.js';
 import type { Address } from '../reactor/address.js';
 import { getReactor } from '../reactor/default.js';
+import { copyRead, kReadBorrowed, type BorrowingReader } from '../reactor/fastRead.js';
 import type { IProtocol, IPushProducer, ITCPTransport, ITransport } from '../reactor/interfaces.js';
 import {
   CloseCode,
@@ -302,7 +303,7 @@ function byteLength(data: string | Uint8Array): number {
  * As the transport's producer, `pauseProducing`/`resumeProducing` here mean "stop/start
  * writing"; to stop *reading*, pause the socket (`ws.pauseProducing()`).
  */
-export abstract class WebSocketProtocol implements IProtocol, IPushProducer, SocketDriver {
+export abstract class WebSocketProtocol implements IProtocol, IPushProducer, SocketDriver, BorrowingReader {
   /** The connection; set by `makeConnection`. */
   transport: ITransport | null = null;
   /** The user-facing socket carried by this connection. */
@@ -493,6 +494,18 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     if ((flags & F_INPUT_STOPPED) !== 0) return;
     if ((flags & F_OPEN) !== 0) (this.frames ?? this.makeParser()).receiveData(data);
     else this.handshakeData(data);
+  }
+
+  /**
+   * @internal A read lent by the transport's fast read path (`kReadBorrowed`): frames are parsed
+   * in the transport's buffer, a text message decoded straight from it, and only what outlives
+   * the call is copied (see `FrameParser.receiveBorrowed`); handshake bytes are copied.
+   */
+  [kReadBorrowed](buffer: Buffer, n: number): void {
+    const flags = this.flags;
+    if ((flags & F_INPUT_STOPPED) !== 0) return;
+    if ((flags & F_OPEN) !== 0) (this.frames ?? this.makeParser()).receiveBorrowed(buffer, n);
+    else this.handshakeData(copyRead(buffer, n));
   }
 
   /**
@@ -1033,7 +1046,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     this.wireFragmenting = !fin;
     const t = this.transport!;
     if (typeof data === 'string') {
-      const length = Buffer.byteLength(data, 'utf8');
+      const length = Buffer.byteLength(data); // UTF-8 (the default: no encoding lookup)
       if (this.role === 'server') {
         // Pure ASCII (as many bytes as UTF-16 units) is its own Latin-1 encoding: header and
         // payload go to the socket as one string it encodes itself, with no Buffer of ours.

@@ -25,7 +25,7 @@ import type {
   ITransport,
 } from '../../src/reactor/interfaces.js';
 import { NodeReactor } from '../../src/reactor/nodeReactor.js';
-import { READ_BUFFER_SIZE, setFastReads } from '../../src/reactor/fastRead.js';
+import { READ_BUFFER_SIZE, kReadBorrowed, setFastReads } from '../../src/reactor/fastRead.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
 import { hasOpenSSL, until, within } from './helpers.js';
 
@@ -465,6 +465,41 @@ describe.each([
     await until(() => client.reason !== null && server.reason !== null, 'both sides to close');
     expect(client.reason!.check(ConnectionDone)).toBe(ConnectionDone);
   }, 30_000);
+
+  it(`gives a protocol with kReadBorrowed ${fast ? 'each read in the shared buffer, for the call only' : 'owned chunks through dataReceived'}`, async () => {
+    class Borrower extends Keeper {
+      lent: Array<[Buffer, string]> = [];
+      [kReadBorrowed](buffer: Buffer, n: number): void {
+        this.lent.push([buffer, buffer.toString('latin1', 0, n)]);
+        this.received += n;
+        this.chunks.push(Buffer.from(buffer.subarray(0, n)));
+        this.digests.push(digest(this.chunks.at(-1)!));
+      }
+    }
+    const { built, port } = await listen(() => new Borrower());
+    const s = rawClient(port);
+    await until(() => built.length === 1, 'the server protocol');
+    const server = built[0]!;
+    s.write('one');
+    await until(() => server.received === 3, 'the first read');
+    s.write('two');
+    await until(() => server.received === 6, 'the second read');
+    server.transport!.pauseProducing();
+    s.write('held');
+    await sleep(100);
+    server.transport!.resumeProducing();
+    await until(() => server.received === 10, 'the held read');
+    expect(server.bytes().toString()).toBe('onetwoheld');
+    if (fast) {
+      // The same shared buffer every time (what a borrowing protocol must not keep), no Buffer of
+      // its own. (A read held while paused, if Node read one, comes as an owned copy to dataReceived.)
+      expect(server.lent.map(([, text]) => text).slice(0, 2)).toEqual(['one', 'two']);
+      for (const [b] of server.lent) expect(b).toBe(server.lent[0]![0]);
+      expect(server.lent[0]![0].length).toBe(READ_BUFFER_SIZE);
+    } else {
+      expect(server.lent).toEqual([]);
+    }
+  });
 
   it('closes every connection when the reactor stops', async () => {
     const { built, port } = await listen(() => new Keeper());

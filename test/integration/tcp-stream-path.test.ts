@@ -1,19 +1,25 @@
 /**
  * The socket suites again, on the stream path: plain TCP and UNIX sockets normally read through
- * the fast path (src/reactor/fastRead.ts: Node's `onread`, one shared buffer), and fall back to
- * Node's streams when Node's internals are not as expected. This file switches the fast path off
- * and runs the TCP, transport, UNIX and TLS (STARTTLS) suites unchanged, each in its own `describe`
- * so that its hooks apply to its own tests only; tcp-fastread.test.ts compares both paths directly.
+ * the fast path (src/reactor/fastRead.ts: Node's `onread`, one shared buffer) and write straight
+ * to the socket's handle when nothing is queued (src/reactor/fastWrite.ts), and fall back to
+ * Node's streams when Node's internals are not as expected. This file switches both fast paths
+ * off and runs the TCP, transport, UNIX and TLS (STARTTLS) suites unchanged, each in its own
+ * `describe` so that its hooks apply to its own tests only; tcp-fastread.test.ts and
+ * tcp-fastwrite.test.ts compare both paths directly.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
 import { setFastReads } from '../../src/reactor/fastRead.js';
+import { setFastWrites } from '../../src/reactor/fastWrite.js';
 
-let previous = true;
+let previousReads = true;
+let previousWrites = true;
 beforeAll(() => {
-  previous = setFastReads(false);
+  previousReads = setFastReads(false);
+  previousWrites = setFastWrites(false);
 });
 afterAll(() => {
-  setFastReads(previous);
+  setFastReads(previousReads);
+  setFastWrites(previousWrites);
 });
 
 describe('tcp.test.ts on the stream path', async () => {
