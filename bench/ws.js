@@ -15,16 +15,22 @@
 //
 // Each server runs in a child process pinned to CPU 1 (`taskset -c 1`, when available), the
 // client in another pinned to CPU 0. Both servers stay up (the idle one costs nothing) and take
-// turns phase by phase, `--rounds` times, alternating which goes first; the median is shown.
-// Each server measures its own CPU time (`process.cpuUsage()`, user and system) over each
-// measured window, and the table shows CPU µs per message (per delivery for broadcast) next to
-// the throughput: that is the figure least disturbed by the client and by other work on the
-// machine.
+// turns phase by phase, round after round, alternating which goes first. Each server measures
+// its own CPU time (`process.cpuUsage()`, user and system) over each measured window, and the
+// table shows CPU µs per message (per delivery for broadcast) next to the throughput: that is
+// the figure least disturbed by the client and by other work on the machine.
+//
+// The ratio of a row is the median of the per-round ratios (spindle's figure over ws's in the
+// same round: the two measurements of a round are minutes apart at most, so load from elsewhere
+// on the machine weighs on both alike), printed with every round's ratio so the spread shows;
+// the two figures beside it are each server's median. The echo32 phase runs 5 rounds of 3 s by
+// default (one noisy window cannot decide its ratio), the others 1 round of 5 s; `--rounds` and
+// `--seconds` set them for every phase.
 //
 // Goals (issue 5): echo throughput >= 1.0x ws and server CPU per message <= 0.8x ws's;
 // broadcast >= 1.5x ws; memory per idle connection <= ws's.
 //
-//   npm run build && (cd bench && npm install) && node bench/ws.js [--seconds 5] [--rounds 1] [--idle 10000]
+//   npm run build && (cd bench && npm install) && node bench/ws.js [--seconds S] [--rounds N] [--idle 10000]
 //        [--phase echo32|echo64k|broadcast|memory] [--client lean|ws]
 //   node bench/ws.js --profile spindle [--phase echo32|echo64k|broadcast] [--seconds 5]
 //                                     # a CPU profile of the Spindle server child, summarised
@@ -328,23 +334,36 @@ async function memoryPhase(server, client, port, n) {
 }
 
 const PHASES = {
-  echo32: (server, client, port, o) => echoPhase(server, client, port, { size: 32, binary: false, seconds: o.seconds }),
-  echo64k: (server, client, port, o) => echoPhase(server, client, port, { size: 64 * 1024, binary: true, seconds: o.seconds }),
+  echo32: (server, client, port, o) => echoPhase(server, client, port, { size: 32, binary: false, seconds: secondsFor('echo32', o) }),
+  echo64k: (server, client, port, o) => echoPhase(server, client, port, { size: 64 * 1024, binary: true, seconds: secondsFor('echo64k', o) }),
   broadcast: (server, client, port) => broadcastPhase(server, client, port),
   memory: (server, client, port, o) => memoryPhase(server, client, port, o.idle),
 };
 
+// Rounds and seconds per measured window when not given: the echo32 ratio, the closest to its
+// goal, from more and shorter windows.
+const DEFAULT_ROUNDS = { echo32: 5 };
+const DEFAULT_SECONDS = { echo32: 3 };
+
+function roundsFor(phase, o) {
+  return o.rounds ?? DEFAULT_ROUNDS[phase] ?? 1;
+}
+
+function secondsFor(phase, o) {
+  return o.seconds ?? DEFAULT_SECONDS[phase] ?? 5;
+}
+
 /**
  * Start both servers (idle while the other is measured) and the client once; then, phase by
- * phase, measure the servers in turn, `rounds` times, alternating which goes first. Pairing
+ * phase, measure the servers in turn, round after round, alternating which goes first. Pairing
  * the measurements this closely keeps load from elsewhere on the machine from favouring one.
- * Returns, per server, the list of results of each round.
+ * Returns, per server and phase, the list of results of each round.
  */
 async function measureAll(kinds, options) {
   const servers = {};
   for (const kind of kinds) servers[kind] = startChild(1, ['--serve', kind], ['--expose-gc', ...(options.nodeFlags ?? [])], `${kind} server`);
   const client = startChild(0, ['--client', options.client], [], `${options.client} client`);
-  const rounds = Object.fromEntries(kinds.map((k) => [k, Array.from({ length: options.rounds }, () => ({}))]));
+  const rounds = Object.fromEntries(kinds.map((k) => [k, {}]));
   try {
     const ports = {};
     for (const kind of kinds) {
@@ -353,9 +372,10 @@ async function measureAll(kinds, options) {
     }
     await client.ready;
     for (const phase of options.phases) {
-      for (let r = 0; r < options.rounds; r++) {
+      for (const kind of kinds) rounds[kind][phase] = [];
+      for (let r = 0; r < roundsFor(phase, options); r++) {
         const order = r % 2 === 0 ? kinds : [...kinds].reverse();
-        for (const kind of order) rounds[kind][r][phase] = await PHASES[phase](servers[kind], client, ports[kind], options);
+        for (const kind of order) rounds[kind][phase][r] = await PHASES[phase](servers[kind], client, ports[kind], options);
       }
     }
     for (const kind of kinds) await servers[kind].call('stop').catch(() => undefined);
@@ -375,58 +395,62 @@ function fmt(n, digits = 0) {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
-/** Median of each figure over the rounds. */
-function combine(rounds) {
-  const out = {};
-  for (const phase of Object.keys(rounds[0])) {
-    out[phase] = {};
-    for (const k of Object.keys(rounds[0][phase])) out[phase][k] = median(rounds.map((r) => r[phase][k]));
-  }
-  return out;
-}
-
+/**
+ * The table. For each row: each server's median over the rounds, and the ratio — the median of
+ * the per-round ratios (paired: each round measured both servers back to back), followed by
+ * every round's ratio when there was more than one.
+ */
 function report(results) {
   const s = results.spindle;
   const w = results.ws;
   const rows = [];
-  const row = (what, a, b, unit, digits, goal, higherIsBetter) => {
-    const ratio = a / b;
+  const row = (what, phase, figure, unit, digits, goal, higherIsBetter, scale = 1) => {
+    const sr = s[phase].map((r) => figure(r) * scale);
+    const wr = w[phase].map((r) => figure(r) * scale);
+    const perRound = sr.map((a, i) => a / wr[i]);
+    const ratio = median(perRound);
     const ok = goal === null ? '' : higherIsBetter ? (ratio >= goal ? `✓ (goal ≥ ${goal}x)` : `✗ (goal ≥ ${goal}x)`) : ratio <= goal ? `✓ (goal ≤ ${goal}x)` : `✗ (goal ≤ ${goal}x)`;
-    rows.push([what, `${fmt(a, digits)} ${unit}`, `${fmt(b, digits)} ${unit}`, `${ratio.toFixed(2)}x`, ok]);
+    const spread = perRound.length > 1 ? perRound.map((x) => x.toFixed(2)).join(' ') : '';
+    rows.push([what, `${fmt(median(sr), digits)} ${unit}`, `${fmt(median(wr), digits)} ${unit}`, `${ratio.toFixed(2)}x`, ok, spread]);
   };
   if (s.echo32) {
-    row('echo 32 B text: throughput', s.echo32.perSecond, w.echo32.perSecond, 'msg/s', 0, 1.0, true);
-    row('echo 32 B text: server CPU per message', s.echo32.cpuPerMessage, w.echo32.cpuPerMessage, 'µs', 2, 0.8, false);
-    row('  of which user (JS, Node, libuv)', s.echo32.userPerMessage, w.echo32.userPerMessage, 'µs', 2, null, false);
-    row('  of which system (the kernel)', s.echo32.systemPerMessage, w.echo32.systemPerMessage, 'µs', 2, null, false);
-    row('echo 32 B text: server CPU use', s.echo32.cpuShare * 100, w.echo32.cpuShare * 100, '%', 0, null, true);
-    row('echo 32 B text: client CPU use', s.echo32.clientShare * 100, w.echo32.clientShare * 100, '%', 0, null, true);
+    row('echo 32 B text: throughput', 'echo32', (r) => r.perSecond, 'msg/s', 0, 1.0, true);
+    row('echo 32 B text: server CPU per message', 'echo32', (r) => r.cpuPerMessage, 'µs', 2, 0.8, false);
+    row('  of which user (JS, Node, libuv)', 'echo32', (r) => r.userPerMessage, 'µs', 2, null, false);
+    row('  of which system (the kernel)', 'echo32', (r) => r.systemPerMessage, 'µs', 2, null, false);
+    row('echo 32 B text: server CPU use', 'echo32', (r) => r.cpuShare, '%', 0, null, true, 100);
+    row('echo 32 B text: client CPU use', 'echo32', (r) => r.clientShare, '%', 0, null, true, 100);
   }
   if (s.echo64k) {
-    row('echo 64 KiB binary: throughput', s.echo64k.mbPerSecond, w.echo64k.mbPerSecond, 'MB/s', 1, 1.0, true);
-    row('echo 64 KiB binary: server CPU per message', s.echo64k.cpuPerMessage, w.echo64k.cpuPerMessage, 'µs', 1, 0.8, false);
-    row('echo 64 KiB binary: server CPU use', s.echo64k.cpuShare * 100, w.echo64k.cpuShare * 100, '%', 0, null, true);
-    row('echo 64 KiB binary: client CPU use', s.echo64k.clientShare * 100, w.echo64k.clientShare * 100, '%', 0, null, true);
+    row('echo 64 KiB binary: throughput', 'echo64k', (r) => r.mbPerSecond, 'MB/s', 1, 1.0, true);
+    row('echo 64 KiB binary: server CPU per message', 'echo64k', (r) => r.cpuPerMessage, 'µs', 1, 0.8, false);
+    row('echo 64 KiB binary: server CPU use', 'echo64k', (r) => r.cpuShare, '%', 0, null, true, 100);
+    row('echo 64 KiB binary: client CPU use', 'echo64k', (r) => r.clientShare, '%', 0, null, true, 100);
   }
   if (s.broadcast) {
-    row(`broadcast ${BROADCAST_SIZE} B × ${BROADCAST_COUNT} to ${BROADCAST_CLIENTS}: deliveries`, s.broadcast.perSecond, w.broadcast.perSecond, '/s', 0, 1.5, true);
-    row('broadcast: server CPU per delivery', s.broadcast.cpuPerDelivery, w.broadcast.cpuPerDelivery, 'µs', 3, null, false);
-    row('broadcast: server CPU use', s.broadcast.cpuShare * 100, w.broadcast.cpuShare * 100, '%', 0, null, true);
-    row('broadcast: client CPU use', s.broadcast.clientShare * 100, w.broadcast.clientShare * 100, '%', 0, null, true);
+    row(`broadcast ${BROADCAST_SIZE} B × ${BROADCAST_COUNT} to ${BROADCAST_CLIENTS}: deliveries`, 'broadcast', (r) => r.perSecond, '/s', 0, 1.5, true);
+    row('broadcast: server CPU per delivery', 'broadcast', (r) => r.cpuPerDelivery, 'µs', 3, null, false);
+    row('broadcast: server CPU use', 'broadcast', (r) => r.cpuShare, '%', 0, null, true, 100);
+    row('broadcast: client CPU use', 'broadcast', (r) => r.clientShare, '%', 0, null, true, 100);
   }
   if (s.memory) {
-    row('memory per idle connection (RSS)', s.memory.perConnection / 1024, w.memory.perConnection / 1024, 'KiB', 1, 1.0, false);
-    row('  of which JS heap', s.memory.heapPerConnection / 1024, w.memory.heapPerConnection / 1024, 'KiB', 1, null, false);
+    row('memory per idle connection (RSS)', 'memory', (r) => r.perConnection, 'KiB', 1, 1.0, false, 1 / 1024);
+    row('  of which JS heap', 'memory', (r) => r.heapPerConnection, 'KiB', 1, null, false, 1 / 1024);
   }
-  const head = ['', 'spindle', 'ws', 'spindle/ws', 'goal'];
+  const head = ['', 'spindle', 'ws', 'spindle/ws', 'goal', 'per round'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   console.log(line(head));
   for (const r of rows) console.log(line(r));
 }
 
 function parseArgs(argv) {
-  const o = { seconds: 5, rounds: 1, idle: 10_000, profile: null, phase: null, client: 'lean' };
+  // seconds and rounds: null for each phase's default (see roundsFor, secondsFor).
+  const o = { seconds: null, rounds: null, idle: 10_000, profile: null, phase: null, client: 'lean' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seconds') o.seconds = Number(argv[++i]);
@@ -478,15 +502,18 @@ export async function run(argv = []) {
     }
     return;
   }
+  const plan = phases
+    .map((p) => (p === 'echo32' || p === 'echo64k' ? `${p} ${roundsFor(p, o)} × ${secondsFor(p, o)} s` : `${p} ${roundsFor(p, o)} round(s)`))
+    .join(', ');
   console.log(
     `ws ${JSON.parse(readFileSync(join(root, 'bench', 'node_modules', 'ws', 'package.json'), 'utf8')).version}; node ${process.version}; ` +
-      `servers on CPU 1, client on CPU 0${hasTaskset() ? '' : ' (taskset missing: not pinned)'}; ${o.seconds} s per echo window; ${o.rounds} round(s); ${o.idle} idle connections`,
+      `servers on CPU 1, client on CPU 0${hasTaskset() ? '' : ' (taskset missing: not pinned)'}; ${plan}; ${o.idle} idle connections`,
   );
   const rounds = await measureAll(
     SERVERS.map((s) => s.key),
     { ...o, phases },
   );
-  report({ spindle: combine(rounds.spindle), ws: combine(rounds.ws) });
+  report(rounds);
 }
 
 // ================================================================== entry
