@@ -20,7 +20,7 @@ import type { Failure } from '../defer/failure.js';
 import { Logger } from '../logger/index.js';
 import type { Address } from '../reactor/address.js';
 import { getReactor } from '../reactor/default.js';
-import { copyRead, kReadBorrowed, type BorrowingReader } from '../reactor/fastRead.js';
+import { copyRead, kReadBorrowed } from '../reactor/fastRead.js';
 import type { IProtocol, IPushProducer, ITCPTransport, ITransport } from '../reactor/interfaces.js';
 import {
   CloseCode,
@@ -303,7 +303,7 @@ function byteLength(data: string | Uint8Array): number {
  * As the transport's producer, `pauseProducing`/`resumeProducing` here mean "stop/start
  * writing"; to stop *reading*, pause the socket (`ws.pauseProducing()`).
  */
-export abstract class WebSocketProtocol implements IProtocol, IPushProducer, SocketDriver, BorrowingReader {
+export abstract class WebSocketProtocol implements IProtocol, IPushProducer, SocketDriver {
   /** The connection; set by `makeConnection`. */
   transport: ITransport | null = null;
   /** The user-facing socket carried by this connection. */
