@@ -3,6 +3,12 @@
  * a deadline, so a hung peer fails the test instead of the run) and peer checks.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
+import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 
 /** `p`, or a rejection naming `what` after `ms` milliseconds. */
 export async function within<T>(p: PromiseLike<T>, what: string, ms = 5000): Promise<T> {
@@ -104,4 +110,55 @@ export function watchChild(child: ChildProcess, ms = 10_000): Running {
       );
     },
   };
+}
+
+/** What {@link reactorPerTest} gives each test (fields replaced before every test). */
+export interface ReactorPerTest {
+  /** A running reactor, stopped after the test. */
+  reactor: NodeReactor;
+  /** Fires when `reactor` has stopped. */
+  stopped: PromiseLike<void>;
+  /** A fresh temporary directory (UNIX sockets go there), removed after the test. */
+  tmp: string;
+  /** Raw client sockets of the test, destroyed after it. */
+  rawSockets: net.Socket[];
+}
+
+/**
+ * The fixture of the suites that run once per socket path (fast reads or not, direct writes or
+ * not): before each test of the calling suite, `setSwitch(on)` chooses the path and a reactor
+ * starts; after it, the raw sockets are destroyed, the reactor stopped (bounded) and the switch
+ * and the temporary directory restored.
+ */
+export function reactorPerTest(setSwitch: (on: boolean) => boolean, on: boolean, prefix: string): ReactorPerTest {
+  const env: ReactorPerTest = { reactor: null as unknown as NodeReactor, stopped: Promise.resolve(), tmp: '', rawSockets: [] };
+  let previous = true;
+  beforeEach(() => {
+    previous = setSwitch(on);
+    env.tmp = mkdtempSync(join(tmpdir(), prefix));
+    env.reactor = new NodeReactor();
+    env.stopped = env.reactor.run();
+  });
+  afterEach(async () => {
+    for (const s of env.rawSockets.splice(0)) s.destroy();
+    if (env.reactor.running) env.reactor.stop();
+    await within(env.stopped, 'the reactor to stop');
+    setSwitch(previous);
+    rmSync(env.tmp, { recursive: true, force: true });
+  });
+  return env;
+}
+
+/** Deterministic pseudo-random bytes (xorshift), different for each `seed`. */
+export function pattern(length: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
 }

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Failure } from '../../src/defer/failure.js';
 import type { IPv4Address } from '../../src/reactor/address.js';
 import { ConnectionDone, ConnectionLost } from '../../src/reactor/errors.js';
@@ -24,26 +24,11 @@ import type {
   ITLSTransport,
   ITransport,
 } from '../../src/reactor/interfaces.js';
-import { NodeReactor } from '../../src/reactor/nodeReactor.js';
 import { READ_BUFFER_SIZE, kReadBorrowed, setFastReads } from '../../src/reactor/fastRead.js';
 import { flushLoggedErrors } from '../../src/testing/loggedErrors.js';
-import { hasOpenSSL, until, within } from './helpers.js';
+import { hasOpenSSL, pattern, reactorPerTest, until, within } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Deterministic pseudo-random bytes (xorshift), different for each `seed`. */
-function pattern(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 const digest = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -140,11 +125,6 @@ if (opensslPresent) {
   cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
 }
 
-let reactor: NodeReactor;
-let stopped: PromiseLike<void>;
-let previous = true;
-const rawSockets: net.Socket[] = [];
-let tmp = '';
 
 afterAll(() => {
   if (certDir !== '') rmSync(certDir, { recursive: true, force: true });
@@ -154,27 +134,14 @@ describe.each([
   { path: 'the fast read path (onread)', fast: true },
   { path: 'the stream path (the fallback)', fast: false },
 ])('$path', ({ fast }) => {
-  beforeEach(() => {
-    previous = setFastReads(fast);
-    tmp = mkdtempSync(join(tmpdir(), 'spindle-fastread-'));
-    reactor = new NodeReactor();
-    stopped = reactor.run();
-  });
-
-  afterEach(async () => {
-    for (const s of rawSockets.splice(0)) s.destroy();
-    if (reactor.running) reactor.stop();
-    await within(stopped, 'the reactor to stop');
-    setFastReads(previous);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const env = reactorPerTest(setFastReads, fast, 'spindle-fastread-');
 
   async function listen<P extends IProtocol>(make: () => P, where: 'tcp' | 'unix' = 'tcp') {
     const factory = serverFactory(make);
     const port: IListeningPort =
       where === 'tcp'
-        ? reactor.listenTCP(0, factory, { interface: '127.0.0.1' })
-        : reactor.listenUNIX(join(tmp, 's.sock'), factory);
+        ? env.reactor.listenTCP(0, factory, { interface: '127.0.0.1' })
+        : env.reactor.listenUNIX(join(env.tmp, 's.sock'), factory);
     await within(port.ready, 'the port');
     return { built: factory.built, port };
   }
@@ -186,8 +153,8 @@ describe.each([
       buildProtocol: () => p,
       clientConnectionFailed: (_c, reason) => (failure = reason),
     };
-    if (where === 'tcp') reactor.connectTCP('127.0.0.1', (port.getHost() as IPv4Address).port, factory, { timeout: 5 });
-    else reactor.connectUNIX(join(tmp, 's.sock'), factory, { timeout: 5 });
+    if (where === 'tcp') env.reactor.connectTCP('127.0.0.1', (port.getHost() as IPv4Address).port, factory, { timeout: 5 });
+    else env.reactor.connectUNIX(join(env.tmp, 's.sock'), factory, { timeout: 5 });
     await until(() => p.transport !== null || failure !== null, 'the connection');
     if (failure !== null) throw (failure as Failure).value;
     return p;
@@ -197,7 +164,7 @@ describe.each([
     const s = net.connect({ port: (port.getHost() as IPv4Address).port, host: '127.0.0.1' });
     s.setNoDelay(true);
     s.on('error', () => {});
-    rawSockets.push(s);
+    env.rawSockets.push(s);
     return s;
   }
 
@@ -372,7 +339,7 @@ describe.each([
   it("gives a half-closeable protocol readConnectionLost on the peer's FIN, and it can still write", async () => {
     const { built, port } = await listen(() => new HalfCloseKeeper());
     const raw = net.connect({ port: (port.getHost() as IPv4Address).port, host: '127.0.0.1', allowHalfOpen: true });
-    rawSockets.push(raw);
+    env.rawSockets.push(raw);
     const reply: Buffer[] = [];
     raw.on('data', (d: Buffer) => reply.push(d));
     const closed = new Promise<void>((r) => raw.on('close', () => r()));
@@ -505,8 +472,8 @@ describe.each([
     const { built, port } = await listen(() => new Keeper());
     const clients = await Promise.all(Array.from({ length: 5 }, () => connect(port, new Keeper())));
     await until(() => built.length === 5, 'the server protocols');
-    reactor.stop();
-    await within(stopped, 'the reactor to stop');
+    env.reactor.stop();
+    await within(env.stopped, 'the reactor to stop');
     for (const p of [...clients, ...built]) expect(p.reason!.value).toBeInstanceOf(ConnectionLost);
   });
 });

@@ -7,32 +7,15 @@
  * could not take whole, and before the FIN of `loseConnection`), producers paused and resumed,
  * and a failed write failing the connection.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Failure } from '../../src/defer/failure.js';
 import type { IPv4Address } from '../../src/reactor/address.js';
 import { ConnectionDone, ConnectionLost } from '../../src/reactor/errors.js';
 import { setFastWrites } from '../../src/reactor/fastWrite.js';
 import type { IListeningPort, IProtocol, IPullProducer, IPushProducer, ITransport } from '../../src/reactor/interfaces.js';
-import { NodeReactor } from '../../src/reactor/nodeReactor.js';
-import { until, within } from './helpers.js';
-
-/** Deterministic bytes, different for each `seed`. */
-function pattern(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+import { pattern, reactorPerTest, until, within } from './helpers.js';
 
 /** A server protocol whose `connectionMade` does `onMade`. */
 class Writer implements IProtocol {
@@ -65,42 +48,23 @@ function collector(socket: net.Socket): { chunks: Buffer[]; ended: boolean; byte
   return c;
 }
 
-let reactor: NodeReactor;
-let stopped: PromiseLike<void>;
-let previous = true;
-let tmp = '';
-const rawSockets: net.Socket[] = [];
-
 describe.each([
   { path: 'direct writes', direct: true },
   { path: 'the stream path (the fallback)', direct: false },
 ])('$path', ({ direct }) => {
-  beforeEach(() => {
-    previous = setFastWrites(direct);
-    tmp = mkdtempSync(join(tmpdir(), 'spindle-fastwrite-'));
-    reactor = new NodeReactor();
-    stopped = reactor.run();
-  });
-
-  afterEach(async () => {
-    for (const s of rawSockets.splice(0)) s.destroy();
-    if (reactor.running) reactor.stop();
-    await within(stopped, 'the reactor to stop');
-    setFastWrites(previous);
-    rmSync(tmp, { recursive: true, force: true });
-  });
+  const env = reactorPerTest(setFastWrites, direct, 'spindle-fastwrite-');
 
   /** Listen (TCP or UNIX) with `make`, connect a paused raw client; resolves once the server protocol has its transport. */
   async function pair(make: () => Writer, where: 'tcp' | 'unix' = 'tcp') {
     const built: Writer[] = [];
     const factory = { buildProtocol: () => built[built.push(make()) - 1]! };
     const port: IListeningPort =
-      where === 'tcp' ? reactor.listenTCP(0, factory, { interface: '127.0.0.1' }) : reactor.listenUNIX(join(tmp, 's.sock'), factory);
+      where === 'tcp' ? env.reactor.listenTCP(0, factory, { interface: '127.0.0.1' }) : env.reactor.listenUNIX(join(env.tmp, 's.sock'), factory);
     await within(port.ready, 'the port');
-    const raw = where === 'tcp' ? net.connect({ port: (port.getHost() as IPv4Address).port, host: '127.0.0.1' }) : net.connect({ path: join(tmp, 's.sock') });
+    const raw = where === 'tcp' ? net.connect({ port: (port.getHost() as IPv4Address).port, host: '127.0.0.1' }) : net.connect({ path: join(env.tmp, 's.sock') });
     raw.on('error', () => {});
     raw.pause();
-    rawSockets.push(raw);
+    env.rawSockets.push(raw);
     await until(() => built.length === 1 && built[0]!.transport !== null, 'the server protocol');
     return { server: built[0]!, raw, port };
   }
