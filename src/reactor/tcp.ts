@@ -346,11 +346,7 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     assertBytes(data);
     if (this.writeClosed || data.byteLength === 0) return;
     const socket = this.socket;
-    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT) {
-      const r = writeDirect(socket, data, null, socket, StreamTransport.directWriteDone);
-      if (r === WRITTEN) return;
-      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
-    }
+    if (this.writesDirect() && this.tookDirect(writeDirect(socket, data, null, socket, StreamTransport.directWriteDone))) return;
     if (!socket.write(data)) this.bufferFull();
   }
 
@@ -364,11 +360,7 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     assertWritableString(data, encoding);
     if (this.writeClosed || data.length === 0) return;
     const socket = this.socket;
-    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT) {
-      const r = writeDirect(socket, data, encoding, socket, StreamTransport.directWriteDone);
-      if (r === WRITTEN) return;
-      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
-    }
+    if (this.writesDirect() && this.tookDirect(writeDirect(socket, data, encoding, socket, StreamTransport.directWriteDone))) return;
     if (!socket.write(data, encoding)) this.bufferFull();
   }
 
@@ -381,13 +373,12 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     }
     if (this.writeClosed) return;
     const socket = this.socket;
-    if ((this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT && !empty && data.length > 0) {
+    if (this.writesDirect() && !empty && data.length > 0) {
       const r =
         data.length === 1
           ? writeDirect(socket, data[0]!, null, socket, StreamTransport.directWriteDone)
           : writevDirect(socket, data, socket, StreamTransport.directWriteDone);
-      if (r === WRITTEN) return;
-      if (r !== UNAVAILABLE) return this.directWriteNotDone(r);
+      if (this.tookDirect(r)) return;
     }
     let full = false;
     socket.cork();
@@ -600,6 +591,23 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
   /** Our FIN is out and we wait for the peer's (see close()). */
   private get lingering(): boolean {
     return this.rare !== null && this.rare.lingerTimer !== null;
+  }
+
+  /** Writes may go straight to the handle now (direct writes on, none pending). */
+  private writesDirect(): boolean {
+    return (this.io & (IO_WRITE_DIRECT | IO_WRITE_WAITING)) === IO_WRITE_DIRECT;
+  }
+
+  /**
+   * What a direct write's result `r` means for the caller: true when the write
+   * was taken (written, or pending / failed and handled here), false when it
+   * was UNAVAILABLE and the caller must use `socket.write`.
+   */
+  private tookDirect(r: number): boolean {
+    if (r === WRITTEN) return true;
+    if (r === UNAVAILABLE) return false;
+    this.directWriteNotDone(r);
+    return true;
   }
 
   /**

@@ -305,22 +305,19 @@ export class WebsocketCycle implements ASGIConnection {
    */
   trySend(event: ASGIEvent): Deferred<void> | null {
     if (typeof event !== 'object' || event === null || event.type !== 'websocket.send') return this.send(event);
-    let r: void | PromiseLike<void>;
+    let data: string | Uint8Array;
     try {
-      const data = this.#messageData(event);
+      data = this.#messageData(event);
       const now = this.#sendNow;
       if (now !== null && now(data)) return null;
-      r = this.#onAction({ kind: 'message', data });
     } catch (e) {
       return fail(e);
     }
-    if (!isThenable(r)) return null;
-    if (r instanceof Deferred) return (r as Deferred<void>).addCallback(toVoid);
-    return Deferred.fromPromise(r).addCallback(toVoid);
+    return this.#act({ kind: 'message', data });
   }
 
   #message(event: ASGIEvent): Deferred<void> {
-    return this.#emitOne({ kind: 'message', data: this.#messageData(event) });
+    return this.#act({ kind: 'message', data: this.#messageData(event) }) ?? succeed<void>(undefined);
   }
 
   /** The text or bytes of a `websocket.send` the connection may carry out now. */
@@ -434,18 +431,19 @@ export class WebsocketCycle implements ASGIConnection {
   }
 
   /**
-   * {@link emitActions} for one action, without its arrays: a message (every `websocket.send`)
-   * is the hot path of a connection, and of a group broadcast once per member.
+   * {@link emitActions} for one action, without its arrays (a message, every `websocket.send`,
+   * is the hot path of a connection): null when the handler carried it out at once (it returned
+   * nothing to wait for), else a Deferred of its flow control, or of the handler's error.
    */
-  #emitOne(action: WebsocketAction): Deferred<void> {
+  #act(action: WebsocketAction): Deferred<void> | null {
     let r: void | PromiseLike<void>;
     try {
       r = this.#onAction(action);
     } catch (e) {
       return fail(e);
     }
+    if (!isThenable(r)) return null;
     if (r instanceof Deferred) return (r as Deferred<void>).addCallback(toVoid);
-    if (!isThenable(r)) return succeed<void>(undefined);
     return Deferred.fromPromise(r).addCallback(toVoid);
   }
 

@@ -273,9 +273,11 @@ export class WebsocketBridge {
     }
   }
 
-  /** Undefined when the message went straight to the socket (nearly always); else the Deferred of its send. */
-  #send(data: string | Uint8Array): Deferred<void> | undefined {
-    if (this.#sendNow(data)) return undefined;
+  /**
+   * The `message` action: the socket's send (written at once when it can be, queued otherwise).
+   * The hot path, a message that can go out at once, is `#sendNow`, which `trySend` calls first.
+   */
+  #send(data: string | Uint8Array): Deferred<void> {
     const socket = this.#protocol.socket;
     if (this.#shareable(data)) return socket.sendPrepared(sharedFrame(data)).addErrback(sendFailed);
     return socket.send(data).addErrback(sendFailed);
