@@ -1,6 +1,6 @@
 // bench/channels: Spindle's Channels layer against its peers, in the same run.
 //
-// (a) group broadcast — a 100-byte text message sent `--messages` times (default 300) to a room of
+// (a) group broadcast — a 100-byte text message sent `--messages` times (default 200) to a room of
 //     1,000 WebSocket clients on loopback, one send per turn of the server's event loop:
 //       - Spindle: `serve()` with an `InMemoryChannelLayer`; each connection is an
 //         `AsyncWebsocketConsumer` in group "bench" whose `bench_message` handler sends the text
@@ -8,12 +8,13 @@
 //       - Socket.IO (bench/package.json): `io.to('bench').emit('m', text)`, every socket joined to
 //         the room, websocket transport only on both ends, no compression.
 //     The clients (1,000) run in another process and count messages: deliveries/s = messages ×
-//     1,000 / time until the last one arrived. They are the same lean client for both servers
-//     (bench/_counting-client.js: raw frames read into one static buffer and counted; only the
-//     handshake differs, Socket.IO's being Engine.IO's over a WebSocket), so that one client core
-//     keeps up and the servers are what is measured — with ws's client and socket.io-client the
-//     client process was the bottleneck (90–100% busy). The server's CPU time per delivery (and
-//     its user-mode part; the rest is the kernel's, mostly the socket writes) is shown too.
+//     1,000 / time from the first send until the last one arrived (one "burst"). They are the
+//     same lean client for both servers (bench/_counting-client.js: raw frames read into one
+//     static buffer and counted; only the handshake differs, Socket.IO's being Engine.IO's over
+//     a WebSocket), so that one client core keeps up and the servers are what is measured — with
+//     ws's client and socket.io-client the client process was the bottleneck (90–100% busy). The
+//     server's CPU time per delivery (and its user-mode part; the rest is the kernel's, mostly
+//     the socket writes) is shown too.
 // (b) HTTP hello world — `spindle serve bench/channels.js:hello` (the CLI running the ASGI app
 //     `hello` below, `-v 0` so no access log, `--lifespan off`) against a `node:http` hello
 //     world, both answering "Hello, World!" as text/plain, loaded by wrk (Debian's): keep-alive
@@ -21,15 +22,18 @@
 //     write: bench/pipeline.lua). 1 s warm-up, then `--seconds` (default 5) measured.
 //
 // Every server runs in a child process pinned to CPU 1 (`taskset -c 1`, when available); the
-// clients (or wrk) in another, on CPU 0. Servers take turns in a different order each round
-// (`--rounds`, default 3) and the median is kept. All on 127.0.0.1; every child is killed by its
-// PID when the run ends, whatever happens.
+// clients (or wrk) in another, on CPU 0. For (a) both servers and their clients are up at once
+// and take turns burst by burst — after one warm-up burst each, `--rounds` (default 9) pairs of
+// bursts, the order alternating — and the ratio is the median of the pairs' ratios: the shared
+// machine's speed drifts over seconds, and bursts a second apart see the same drift. For (b) the
+// servers take turns in a different order each round (`--rounds`, default 3) and the median is
+// kept. All on 127.0.0.1; every child is killed by its PID when the run ends, whatever happens.
 //
 // Goals (issue 6): broadcast >= 1.5x Socket.IO; HTTP >= 1.0x node:http keep-alive and >= 2x
 // pipelined.
 //
-//   npm run build && (cd bench && npm install) && node bench/channels.js [--seconds 5] [--rounds 3]
-//        [--messages 300] [--clients 1000] [--only broadcast|http]
+//   npm run build && (cd bench && npm install) && node bench/channels.js [--seconds 5] [--rounds N]
+//        [--messages 200] [--clients 1000] [--only broadcast|http]
 //   node bench/channels.js --profile spindle-ws|spindle-http [--pipelined] [--keep]
 //        # a CPU profile of the Spindle server child under the same load, summarised as self time
 //        # (--keep leaves the .cpuprofile in the temporary directory, for Chrome's DevTools)
@@ -208,7 +212,14 @@ async function spindleBroadcastServer(capacity) {
 async function socketioBroadcastServer() {
   const { Server } = await import('socket.io');
   const httpServer = http.createServer();
-  const io = new Server(httpServer, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+  // Pings every 5 minutes: none during a run, as Spindle's are off (its side idles between bursts).
+  const io = new Server(httpServer, {
+    transports: ['websocket'],
+    perMessageDeflate: false,
+    serveClient: false,
+    pingInterval: 300_000,
+    pingTimeout: 60_000,
+  });
   io.on('connection', (socket) => socket.join(GROUP));
   await new Promise((r) => httpServer.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, r));
   return {
@@ -306,44 +317,72 @@ async function waitMembers(server, n, ms = 60_000) {
   }
 }
 
-/** One broadcast run against one server: deliveries/s and the server's CPU µs per delivery. */
-async function broadcastOnce(kind, o, nodeFlags = []) {
+/** Both children of one side of the broadcast (a server and its clients), connected and joined. */
+async function openSide(kind, o, nodeFlags = []) {
   const server = startChild(1, [here, '--broadcast-server', kind, String(o.messages + 100)], { nodeFlags, label: `${kind} server` });
-  const clients = startChild(0, [here, '--clients'], { label: 'clients' });
+  const clients = startChild(0, [here, '--clients'], { label: `${kind} clients` });
+  const side = { kind, server, clients };
   try {
     const port = await server.ready;
     await clients.ready;
     if (port === null) throw new Error(`the ${kind} server did not start`);
     await clients.call('open', { kind, port, n: o.clients });
     await waitMembers(server, o.clients);
-    const total = o.clients * o.messages;
-    await clients.call('expect', { total });
-    const split0 = cpuSplitOf(server.pid);
-    const cpu0 = split0 === null ? null : split0.user + split0.system;
-    const clientCpu0 = cpuOf(clients.pid);
-    await server.call('broadcast', { count: o.messages, size: MESSAGE_SIZE });
-    const { ms, received } = await clients.call('wait', { timeoutMs: 60_000 }, 70_000);
-    const split1 = cpuSplitOf(server.pid);
-    const cpu1 = split1 === null ? null : split1.user + split1.system;
-    const clientCpu1 = cpuOf(clients.pid);
-    const { skipped } = await server.call('members');
-    if (ms === null) throw new Error(`${kind}: ${received} of ${total} deliveries within 60 s (${skipped} skipped by the layer)`);
-    await clients.call('closeAll');
-    await waitMembers(server, 0);
-    await server.call('stop');
-    return {
-      perSecond: (total * 1000) / ms,
-      cpuPerDelivery: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1e6) / total,
-      // The server's user-mode share of that (JS, Node, V8); the rest is the kernel's.
-      userPerDelivery: split0 === null || split1 === null ? null : ((split1.user - split0.user) * 1e6) / total,
-      // Shares of one core over the run: which side was the bottleneck.
-      serverBusy: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / ms,
-      clientsBusy: clientCpu0 === null || clientCpu1 === null ? null : ((clientCpu1 - clientCpu0) * 1000) / ms,
-      skipped,
-    };
+    return side;
+  } catch (e) {
+    await closeSide(side, false);
+    throw e;
+  }
+}
+
+/** Disconnect the clients (and see the server notice, when `clean`), then end both children. */
+async function closeSide({ server, clients }, clean = true) {
+  try {
+    if (clean) {
+      await clients.call('closeAll');
+      await waitMembers(server, 0);
+      await server.call('stop');
+    }
   } finally {
     await clients.stop();
     await server.stop();
+  }
+}
+
+/**
+ * One burst: `o.messages` broadcasts to the side's clients, timed from the first send to the last
+ * delivery. Deliveries/s, and the server's CPU (user + kernel) and user time over the burst.
+ */
+async function burst({ kind, server, clients }, o) {
+  const total = o.clients * o.messages;
+  await clients.call('expect', { total });
+  const s0 = cpuSplitOf(server.pid);
+  const c0 = cpuOf(clients.pid);
+  await server.call('broadcast', { count: o.messages, size: MESSAGE_SIZE });
+  const { ms, received } = await clients.call('wait', { timeoutMs: 60_000 }, 70_000);
+  const s1 = cpuSplitOf(server.pid);
+  const c1 = cpuOf(clients.pid);
+  const { skipped } = await server.call('members');
+  if (ms === null) throw new Error(`${kind}: ${received} of ${total} deliveries within 60 s (${skipped} skipped by the layer)`);
+  const cpu = s0 === null || s1 === null ? null : { user: s1.user - s0.user, system: s1.system - s0.system };
+  return {
+    deliveries: total,
+    ms,
+    perSecond: (total * 1000) / ms,
+    cpu, // CPU seconds of the server over the burst, or null
+    serverBusy: cpu === null ? null : ((cpu.user + cpu.system) * 1000) / ms, // share of one core
+    clientsBusy: c0 === null || c1 === null ? null : ((c1 - c0) * 1000) / ms,
+    skipped,
+  };
+}
+
+/** One burst against a freshly started server (what `--profile spindle-ws` measures). */
+async function broadcastOnce(kind, o, nodeFlags = []) {
+  const side = await openSide(kind, o, nodeFlags);
+  try {
+    return await burst(side, o);
+  } finally {
+    await closeSide(side);
   }
 }
 
@@ -354,38 +393,58 @@ async function broadcastBench(o) {
     return null;
   }
   const version = JSON.parse(readFileSync(join(root, 'bench', 'node_modules', 'socket.io', 'package.json'), 'utf8')).version;
+  const rounds = o.rounds ?? 9;
   console.log(
-    `(a) broadcast: ${MESSAGE_SIZE}-byte text × ${o.messages} to ${fmt(o.clients)} WebSocket clients, one send per turn; ` +
-      `Socket.IO ${version}; median of ${o.rounds} round(s)`,
+    `(a) broadcast: ${MESSAGE_SIZE}-byte text × ${o.messages} per burst to ${fmt(o.clients)} WebSocket clients, one send ` +
+      `per turn; Socket.IO ${version}; both servers up at once, ${rounds} pair(s) of bursts after a warm-up burst each`,
   );
-  const runs = { spindle: [], socketio: [] };
-  for (let r = 0; r < o.rounds; r++) {
-    for (const kind of r % 2 === 0 ? ['spindle', 'socketio'] : ['socketio', 'spindle']) runs[kind].push(await broadcastOnce(kind, o));
+  // Both sides stay connected for the whole run and take turns, burst by burst (the order
+  // alternating), so that whatever the shared machine does over seconds hits both alike; the
+  // side not bursting is idle (no pings: Spindle's are off, Socket.IO's interval is longer than a
+  // run). Each pair of bursts gives one ratio; the median ratio is the result.
+  const sides = {};
+  try {
+    for (const kind of ['spindle', 'socketio']) sides[kind] = await openSide(kind, o);
+    for (const kind of ['spindle', 'socketio']) await burst(sides[kind], o); // warm-up: JIT, buffers
+    const runs = { spindle: [], socketio: [] };
+    const ratios = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const kind of r % 2 === 0 ? ['spindle', 'socketio'] : ['socketio', 'spindle']) runs[kind].push(await burst(sides[kind], o));
+      ratios.push(runs.spindle[r].perSecond / runs.socketio[r].perSecond);
+    }
+    const result = {};
+    const labels = { spindle: 'spindle groupSend (in-memory layer)', socketio: 'socket.io io.to(room).emit' };
+    const pct = (x) => (x === null ? '?' : `${Math.round(x * 100)}%`);
+    for (const kind of ['spindle', 'socketio']) {
+      const rs = runs[kind];
+      const deliveries = rs.reduce((n, x) => n + x.deliveries, 0);
+      const ms = rs.reduce((n, x) => n + x.ms, 0);
+      const withCpu = rs.every((x) => x.cpu !== null);
+      const user = withCpu ? rs.reduce((n, x) => n + x.cpu.user, 0) : null;
+      const system = withCpu ? rs.reduce((n, x) => n + x.cpu.system, 0) : null;
+      result[kind] = {
+        perSecond: (deliveries * 1000) / ms,
+        cpuPerDelivery: withCpu ? ((user + system) * 1e6) / deliveries : null,
+        userPerDelivery: withCpu ? (user * 1e6) / deliveries : null,
+      };
+      const skipped = rs.reduce((n, x) => n + x.skipped, 0);
+      const busy = (xs) => (xs.some((x) => x === null) ? '?' : pct(median(xs)));
+      console.log(
+        `  ${labels[kind].padEnd(36)} ${fmt(result[kind].perSecond).padStart(11)} deliveries/s` +
+          `${result[kind].cpuPerDelivery === null ? '' : `   server CPU ${fmt(result[kind].cpuPerDelivery, 2)} µs/delivery`}` +
+          `${result[kind].userPerDelivery === null ? '' : ` (user ${fmt(result[kind].userPerDelivery, 2)})`}` +
+          `   busy: server ${busy(rs.map((x) => x.serverBusy))}, clients ${busy(rs.map((x) => x.clientsBusy))}` +
+          `${skipped > 0 ? `   (${skipped} skipped!)` : ''}`,
+      );
+      console.log(`    bursts: ${rs.map((x) => fmt(x.perSecond)).join(' ')}`);
+    }
+    result.ratio = median(ratios);
+    console.log(`  per pair: ${ratios.map((x) => x.toFixed(2)).join(' ')}   (all bursts together: ${(result.spindle.perSecond / result.socketio.perSecond).toFixed(2)}x)`);
+    console.log(`  spindle/socket.io deliveries, median pair: ${mark(result.ratio, 1.5)}`);
+    return result;
+  } finally {
+    for (const side of Object.values(sides)) await closeSide(side);
   }
-  const result = {};
-  const labels = { spindle: 'spindle groupSend (in-memory layer)', socketio: 'socket.io io.to(room).emit' };
-  for (const kind of ['spindle', 'socketio']) {
-    const rs = runs[kind];
-    const cpus = rs.map((x) => x.cpuPerDelivery).filter((x) => x !== null);
-    const users = rs.map((x) => x.userPerDelivery).filter((x) => x !== null);
-    result[kind] = {
-      perSecond: median(rs.map((x) => x.perSecond)),
-      cpuPerDelivery: cpus.length > 0 ? median(cpus) : null,
-      userPerDelivery: users.length > 0 ? median(users) : null,
-    };
-    const skipped = rs.reduce((n, x) => n + x.skipped, 0);
-    const busy = (x) => (x === null ? '?' : `${Math.round(x * 100)}%`);
-    console.log(
-      `  ${labels[kind].padEnd(36)} ${fmt(result[kind].perSecond).padStart(11)} deliveries/s` +
-        `${result[kind].cpuPerDelivery === null ? '' : `   server CPU ${fmt(result[kind].cpuPerDelivery, 2)} µs/delivery`}` +
-        `${result[kind].userPerDelivery === null ? '' : ` (user ${fmt(result[kind].userPerDelivery, 2)})`}` +
-        `   rounds ${rs.map((x) => `${fmt(x.perSecond)} (server ${busy(x.serverBusy)}, clients ${busy(x.clientsBusy)} busy)`).join(' / ')}` +
-        `${skipped > 0 ? `   (${skipped} skipped!)` : ''}`,
-    );
-  }
-  result.ratio = result.spindle.perSecond / result.socketio.perSecond;
-  console.log(`  spindle/socket.io deliveries: ${mark(result.ratio, 1.5)}`);
-  return result;
 }
 
 // ================================================================== (b) HTTP: the servers and wrk
@@ -454,11 +513,12 @@ async function httpBench(o) {
     console.log('(b) HTTP: wrk is not installed (Debian: apt-get install -y wrk); nothing measured');
     return null;
   }
+  const rounds = o.rounds ?? 3;
   console.log(
-    `(b) HTTP hello world: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a 1 s warm-up, median of ${o.rounds} round(s)`,
+    `(b) HTTP hello world: wrk -t1 -c${o.connections}, ${o.seconds} s per run after a 1 s warm-up, median of ${rounds} round(s)`,
   );
   const runs = Object.fromEntries(HTTP_SERVERS.map((s) => [s.key, { keepalive: [], pipelined: [] }]));
-  for (let r = 0; r < o.rounds; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const s of r % 2 === 0 ? HTTP_SERVERS : [...HTTP_SERVERS].reverse()) {
       const server = startHttpServer(s);
       try {
@@ -551,7 +611,7 @@ async function profile(which, o) {
 // ================================================================== entry points
 
 function parseArgs(argv) {
-  const o = { seconds: 5, rounds: 3, messages: 300, clients: 1000, connections: 50, only: null, profile: null, pipelined: false, keep: false };
+  const o = { seconds: 5, rounds: null, messages: 200, clients: 1000, connections: 50, only: null, profile: null, pipelined: false, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seconds') o.seconds = Number(argv[++i]);
