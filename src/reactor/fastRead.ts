@@ -1,6 +1,7 @@
 /**
  * Reading sockets without Node's stream machinery (the transports of
- * `./tcp.ts` use this for plain TCP and UNIX sockets; TLS stays on streams).
+ * `./streamTransport.ts` use this for plain TCP and UNIX sockets; TLS stays
+ * on streams).
  *
  * Why: for every read, Node's default path mallocs a 64 KiB buffer, reallocs
  * it down, wraps it in a new ArrayBuffer and Buffer, and pushes it through

@@ -1,9 +1,10 @@
 /**
  * TLS on Node's `node:tls`: our {@link TLSOptions} translated to Node's, TLS
  * servers and client sockets, and the STARTTLS upgrade of a live socket.
- * The transports, ports and connectors that use them are in `./tcp.ts`
- * (shared by TCP, UNIX and TLS); the reactor's `listenSSL`/`connectSSL` and
- * `transport.startTLS` end up here.
+ * The transports, ports and connectors that use them
+ * (`./streamTransport.ts`, `./streamPort.ts`, `./streamConnector.ts`) are
+ * shared by TCP, UNIX and TLS; the reactor's `listenSSL`/`connectSSL`
+ * (`./tcp.ts`) and `transport.startTLS` end up here.
  */
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
