@@ -22,6 +22,7 @@ import { Failure } from '../defer/failure.js';
 import { Logger } from '../logger/index.js';
 import type { Address } from '../reactor/address.js';
 import { getReactor } from '../reactor/default.js';
+import { copyRead, kReadBorrowed, readsBorrowed } from '../reactor/fastRead.js';
 import { deliverConnectionLost, deliverData, makeConnection } from '../reactor/glue.js';
 import type { IProducer, IProtocol, IProtocolFactory, ITCPTransport, ITransport } from '../reactor/interfaces.js';
 import { accessLogSink, clfTimestamp, type AccessLogEntry, type AccessLogOption } from './accessLog.js';
@@ -391,6 +392,22 @@ export class HTTPChannel implements IProtocol, ParserHandler<RequestHead> {
     this._tick();
     this._idleSince = this._now;
     this._updateTimer();
+  }
+
+  /**
+   * @internal A read lent by the transport's fast read path (`kReadBorrowed`, valid for this call
+   * only). A WebSocket reached through an upgrade borrows it in turn — it copies only what it
+   * keeps — so its frames are read as on a connection of its own; HTTP itself, a protocol that
+   * does not borrow, and a subclass that overrides `dataReceived` get an owned copy through
+   * `dataReceived`, as the transport would have given.
+   */
+  [kReadBorrowed](buffer: Buffer, n: number): void {
+    const upgraded = this._upgraded;
+    if (upgraded !== null && readsBorrowed(upgraded) && this.dataReceived === HTTPChannel.prototype.dataReceived) {
+      upgraded[kReadBorrowed](buffer, n);
+    } else {
+      this.dataReceived(copyRead(buffer, n));
+    }
   }
 
   /**
