@@ -322,16 +322,21 @@ export class WebsocketCycle implements ASGIConnection {
 
   /** The text or bytes of a `websocket.send` the connection may carry out now. */
   #messageData(event: ASGIEvent): string | Uint8Array {
-    this.#requireNotClosed(event);
-    if (this.#state !== 'open') {
-      throw new ASGIProtocolError('websocket.send before websocket.accept: the handshake is not complete', event.type);
-    }
+    // Open (every send but the refused ones): one comparison on the hot path; the errors of
+    // the other states are made out of line, keeping this method small enough to be inlined.
+    if (this.#state !== 'open') this.#refuseMessage(event);
     const hasText = event.text !== undefined && event.text !== null;
     const hasBytes = event.bytes !== undefined && event.bytes !== null;
     if (hasText === hasBytes) {
       throw new ASGIProtocolError('websocket.send needs exactly one of "text" and "bytes"', event.type);
     }
     return hasText ? checkString(event, 'text', '') : checkBytes(event, 'bytes');
+  }
+
+  /** Throw why a `websocket.send` cannot go out in this (not open) state. */
+  #refuseMessage(event: ASGIEvent): never {
+    this.#requireNotClosed(event);
+    throw new ASGIProtocolError('websocket.send before websocket.accept: the handshake is not complete', event.type);
   }
 
   #close(event: ASGIEvent): Deferred<void> {
