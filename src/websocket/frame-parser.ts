@@ -419,7 +419,7 @@ export class FrameParser {
     }
     const handler = this.handler;
     if (b0 === 0x82) {
-      handler.onMessage!(buf === this.borrowed ? copyOf(buf, start, end) : buf.subarray(start, end), false, false);
+      handler.onMessage!(this.handOut(buf, start, end), false, false);
       return end;
     }
     const ascii = seen < 0x80 || asciiPrefix(buf, start, end) === end;
@@ -427,16 +427,16 @@ export class FrameParser {
       const utf8 = this.utf8;
       utf8.reset();
       if (utf8.write(buf, start, end) !== -1) {
-        this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+        this.failInvalidText();
         return end;
       }
       if (!utf8.end()) {
-        this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
+        this.failTruncatedText();
         return end;
       }
     }
     if (handler.onText !== undefined) handler.onText(decode(buf, ascii, start, end));
-    else handler.onMessage!(buf === this.borrowed ? copyOf(buf, start, end) : buf.subarray(start, end), true, false);
+    else handler.onMessage!(this.handOut(buf, start, end), true, false);
     return end;
   }
 
@@ -555,7 +555,7 @@ export class FrameParser {
     if (this.payloadDone === 0 && n === this.frameLength) {
       // Whole control frame in this chunk: no copy (unless the chunk is only lent).
       this.state = HEAD0;
-      return this.controlFrame(buf === this.borrowed ? copyOf(buf, pos, pos + n) : buf.subarray(pos, pos + n));
+      return this.controlFrame(this.handOut(buf, pos, pos + n));
     }
     // Spans chunks: every byte of this allocation gets written before it is handed out.
     if (this.payloadDone === 0) this.control = Buffer.allocUnsafe(this.frameLength);
@@ -703,9 +703,7 @@ export class FrameParser {
         from = seen < 0x80 ? end : n < ASCII_SCAN_MAX ? asciiPrefix(buf, pos, end) : pos;
         if (from < end) this.messageAscii = false;
       }
-      if (from < end && this.utf8.write(buf, from, end) !== -1) {
-        return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
-      }
+      if (from < end && this.utf8.write(buf, from, end) !== -1) return this.failInvalidText();
     }
     this.payloadDone += n;
     const frameDone = this.payloadDone === this.frameLength;
@@ -758,9 +756,7 @@ export class FrameParser {
   }
 
   private endMessage(): void {
-    if (this.validateText && !this.utf8.end()) {
-      return this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
-    }
+    if (this.validateText && !this.utf8.end()) return this.failTruncatedText();
     this.inMessage = false;
     if (this.stream) return this.handler.onMessageEnd!();
     const handler = this.handler;
@@ -773,8 +769,7 @@ export class FrameParser {
     }
     let data: Buffer;
     if (first !== null) {
-      // Handed out: a copy if the chunk is only lent.
-      data = first === this.borrowed ? copyOf(first, this.firstStart, this.firstEnd) : first.subarray(this.firstStart, this.firstEnd);
+      data = this.handOut(first, this.firstStart, this.firstEnd);
     } else {
       this.flushTail();
       const parts = this.parts;
@@ -790,6 +785,22 @@ export class FrameParser {
     if (this.parts.length > 0) this.parts = [];
     this.tail = null;
     this.control = null;
+  }
+
+  /**
+   * `buf[start:end]` for the handler to keep: a view, or a copy when `buf` is the chunk of a
+   * `receiveBorrowed` call (only lent for the call).
+   */
+  private handOut(buf: Buffer, start: number, end: number): Buffer {
+    return buf === this.borrowed ? copyOf(buf, start, end) : buf.subarray(start, end);
+  }
+
+  private failInvalidText(): void {
+    this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message is not valid UTF-8');
+  }
+
+  private failTruncatedText(): void {
+    this.fail('WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload, 'text message ends inside a UTF-8 sequence');
   }
 
   private fail(code: WebSocketErrorCode, closeCode: number, message: string): void {

@@ -448,8 +448,7 @@ export class WebsocketCycle implements ASGIConnection {
       return fail(e);
     }
     if (!isThenable(r)) return null;
-    if (r instanceof Deferred) return (r as Deferred<void>).addCallback(toVoid);
-    return Deferred.fromPromise(r).addCallback(toVoid);
+    return Deferred.fromPromise(r).addCallback(toVoid); // (a Deferred is used as it is)
   }
 
   #queue(event: ASGIEvent, size: number): void {

@@ -306,17 +306,11 @@ export class InMemoryChannelLayer implements ChannelLayer {
     const found = this.channels.get(channel);
     if (found === undefined) requireValidChannelName(channel);
     if (this.closed) return fail(new ChannelLayerClosed());
-    if (found !== undefined && found.queue !== null) {
-      const next = this.takeQueued(found);
-      if (next !== undefined) {
-        this.release(found);
-        return succeed(next);
-      }
-    }
+    const next = this.takeNext(found);
+    if (next !== undefined) return succeed(next);
     const entry = found ?? this.entryFor(channel);
     const d = new Deferred<Message>((cancelled) => this.removeReceiver(entry, cancelled));
-    if (entry.line === null) entry.line = [d];
-    else entry.line.push(d);
+    this.wait(entry, d);
     return d;
   }
 
@@ -338,16 +332,10 @@ export class InMemoryChannelLayer implements ChannelLayer {
         : this.channels.get(channel);
     if (found === undefined) requireValidChannelName(channel);
     if (this.closed) throw new ChannelLayerClosed();
-    if (found !== undefined && found.queue !== null) {
-      const next = this.takeQueued(found);
-      if (next !== undefined) {
-        this.release(found);
-        return next;
-      }
-    }
+    const next = this.takeNext(found);
+    if (next !== undefined) return next;
     const entry = found ?? this.entryFor(channel);
-    if (entry.line === null) entry.line = [waiter];
-    else entry.line.push(waiter);
+    this.wait(entry, waiter);
     waiter.spot = entry;
     return undefined;
   }
@@ -537,14 +525,25 @@ export class InMemoryChannelLayer implements ChannelLayer {
     return true;
   }
 
-  /** The next unexpired message queued on `entry`, or undefined. The caller releases the entry. */
-  private takeQueued(entry: ChannelEntry): Message | undefined {
+  /**
+   * A receive's message now: the next unexpired message queued on `entry` (the channel's record,
+   * if the layer has one), or undefined. An entry left holding nothing is released.
+   */
+  private takeNext(entry: ChannelEntry | undefined): Message | undefined {
+    if (entry === undefined || entry.queue === null) return undefined;
     this.expireHead(entry, this.clock.seconds());
     const queue = entry.queue;
     if (queue === null) return undefined;
     const next = queue.shift()!;
     if (queue.length === 0) entry.queue = null;
+    this.release(entry);
     return next.message;
+  }
+
+  /** Put `receiver` at the end of `entry`'s line, to get its next message. */
+  private wait(entry: ChannelEntry, receiver: Receiver): void {
+    if (entry.line === null) entry.line = [receiver];
+    else entry.line.push(receiver);
   }
 
   /**

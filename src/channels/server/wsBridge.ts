@@ -286,7 +286,7 @@ export class WebsocketBridge {
   /** Write `data` to the open socket at once if nothing stands in its way; false: nothing done. */
   #sendNow(data: string | Uint8Array): boolean {
     const socket = this.#protocol.socket;
-    return socket._sendNow(this.#shareable(data) ? sharedFrame(data as string) : data);
+    return socket._sendNow(this.#shareable(data) ? sharedFrame(data) : data);
   }
 
   /** Whether `data` goes out as the frame shared by every connection sending the same text. */
