@@ -66,6 +66,38 @@ describe('InMemoryChannelLayer.receiveInto (the consumer loop’s waiter)', () =
     expect(successResultOf(d2).n).toBe(3);
   });
 
+  // The line keeps its first receiver in a field of its own and the rest in an array: withdraw
+  // each position in turn, and the others are served in the order they came.
+  test.each([0, 1, 2, 3])('withdrawing waiter %i of four keeps the order of the other three', (gone) => {
+    const { layer } = make();
+    const waiters = [recorder(), recorder(), recorder(), recorder()];
+    for (const w of waiters) expect(layer.receiveInto('c', w)).toBeUndefined();
+    layer.cancelReceiveInto('c', waiters[gone]!);
+    for (const n of [1, 2, 3, 4]) successResultOf(layer.send('c', { type: 't', n }));
+    const order = waiters.map((w) => w.got.map((m) => m.n));
+    const expected: number[][] = [];
+    let next = 1;
+    for (let i = 0; i < 4; i++) expected.push(i === gone ? [] : [next++]);
+    expect(order).toEqual(expected);
+    // Three were served; the fourth message is queued (nobody waits any more).
+    expect(successResultOf(layer.receive('c')).n).toBe(4);
+    expectEmpty(layer, 'c');
+  });
+
+  test('the last waiter leaving forgets a plain channel’s record; a new waiter starts a new line', () => {
+    const { layer } = make();
+    const a = recorder();
+    const b = recorder();
+    expect(layer.receiveInto('c', a)).toBeUndefined();
+    expect(layer.receiveInto('c', b)).toBeUndefined();
+    layer.cancelReceiveInto('c', a);
+    layer.cancelReceiveInto('c', b);
+    expect(layer.receiveInto('c', a)).toBeUndefined();
+    successResultOf(layer.send('c', { type: 'one' }));
+    expect(a.got).toEqual([{ type: 'one' }]);
+    expect(b.got).toEqual([]);
+  });
+
   test('honours expiry: an expired queued message is dropped, and the waiter waits', () => {
     const { layer, clock } = make({ expiry: 10 });
     successResultOf(layer.send('c', { type: 'old' }));

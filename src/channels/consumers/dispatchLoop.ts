@@ -29,22 +29,34 @@ function isDisconnect(message: ASGIEvent): boolean {
   return message.type === 'websocket.disconnect' || message.type === 'http.disconnect';
 }
 
-/** Consumer loops with news to act on, in the order the news came (see {@link later}). */
-let laterQueue: Array<() => void> = [];
+/**
+ * Consumer loops with news to act on, in the order the news came (see {@link later}): the first
+ * `laterLength` places of `laterQueue`. Two arrays take turns and keep their size (a run clears
+ * its places instead of shortening the array, which V8 would shrink), so a broadcast to a
+ * thousand members does not regrow an array from nothing every time.
+ */
+let laterQueue: Array<(() => void) | undefined> = [];
+let laterLength = 0;
+let spareQueue: Array<(() => void) | undefined> = [];
 const RESOLVED = Promise.resolve();
 
 /** Run the loops queued so far (those queued meanwhile get the next microtask, as they would alone). */
 function runLater(): void {
   const queue = laterQueue;
-  laterQueue = [];
-  for (let i = 0; i < queue.length; i++) {
+  const n = laterLength;
+  laterQueue = spareQueue;
+  laterLength = 0;
+  for (let i = 0; i < n; i++) {
+    const fn = queue[i]!;
+    queue[i] = undefined;
     try {
-      queue[i]!();
+      fn();
     } catch (e) {
       // A loop catches its own errors; this only keeps one consumer's bug from stopping the rest.
       log.failure('A consumer loop failed', e, undefined, 'error');
     }
   }
+  spareQueue = queue;
 }
 
 /**
@@ -53,7 +65,52 @@ function runLater(): void {
  * rather than one `queueMicrotask` each — which Node wraps in an async resource per call.
  */
 function later(fn: () => void): void {
-  if (laterQueue.push(fn) === 1) void RESOLVED.then(runLater);
+  laterQueue[laterLength++] = fn;
+  if (laterLength === 1) void RESOLVED.then(runLater);
+}
+
+/**
+ * One place a loop reads from — the client, or the channel layer — and the state of its receive.
+ * A source has at most one receive in flight, so one object holds all of it (and its callbacks,
+ * made once for the loop's life): the loop reads and writes it several times per message, and
+ * one object's fields cost a load each, where per-source arrays cost an array each.
+ */
+class Source implements ChannelWaiter {
+  /**
+   * What to withdraw while its receive is in flight (the receive, or this source itself as the
+   * in-memory layer's waiter); null when none is, or once it settled or was withdrawn.
+   */
+  pending: PromiseLike<ASGIEvent> | ChannelWaiter | null = null;
+  /** Its last receive is still unconsumed (in flight, or settled and not taken). */
+  outstanding = false;
+  /** Its settled receive, not taken yet: whether it succeeded, and the message or the error. */
+  ok = false;
+  value: unknown = undefined;
+  /** The in-memory layer's note of the channel record it waits in (see {@link ChannelWaiter}). */
+  spot: unknown = null;
+  readonly onMessage = (message: ASGIEvent): undefined => {
+    this.loop.settle(this, true, message);
+    return undefined;
+  };
+  readonly onFailure = (f: Failure): undefined => {
+    this.loop.settle(this, false, f.thrown);
+    return undefined;
+  };
+  readonly onRejected = (error: unknown): void => this.loop.settle(this, false, error);
+
+  constructor(
+    readonly loop: DispatchLoop,
+    readonly receive: () => PromiseLike<ASGIEvent>,
+  ) {}
+
+  // As the in-memory layer's waiter: the message, or the layer's closing.
+  callback(message: ASGIEvent): void {
+    this.loop.settle(this, true, message);
+  }
+
+  errback(error: unknown): void {
+    this.loop.settle(this, false, error);
+  }
 }
 
 /**
@@ -68,25 +125,17 @@ export class DispatchLoop {
   readonly ended: Promise<void>;
   readonly #consumer: LoopConsumer;
   readonly #concurrency: number;
-  readonly #sources: Array<() => PromiseLike<ASGIEvent>>;
-  /** The in-memory layer taken from directly (source 1), when the consumer's layer is one. */
+  /** The client's receive. */
+  readonly #client: Source;
+  /** The channel layer's receive, when the consumer has a layer. */
+  readonly #layer: Source | null = null;
+  /** The in-memory layer taken from directly (the layer source waits in it), when the consumer's layer is one. */
   readonly #direct: InMemoryChannelLayer | null = null;
   readonly #channel: string = '';
-  /**
-   * What to withdraw per source while its receive is in flight (the receive, or the layer
-   * waiter); null when none is, or once it settled or was withdrawn.
-   */
-  readonly #pending: (PromiseLike<ASGIEvent> | ChannelWaiter | null)[];
-  /** Whether a source's last receive is still unconsumed (in flight, or settled and not taken). */
-  readonly #outstanding: boolean[];
-  /** Per source, its settled receive not taken yet: whether it succeeded, and the message or error. */
-  readonly #settledOk: boolean[];
-  readonly #settledValue: unknown[];
-  // The sources whose receive settled and was not taken yet, in the order they settled (-1:
-  // none). Two places are enough: there are at most two sources (the client and the layer),
-  // each with at most one receive outstanding.
-  #firstArrived = -1;
-  #secondArrived = -1;
+  // The sources whose receive settled and was not taken yet, in the order they settled. Two
+  // places are enough: there are at most two sources, each with at most one receive outstanding.
+  #firstArrived: Source | null = null;
+  #secondArrived: Source | null = null;
   // Client messages read while every slot was busy (to see a disconnect behind them); they
   // run first once a slot frees. Bounded: past the limit the client is not read until then.
   readonly #held: ASGIEvent[] = [];
@@ -108,17 +157,6 @@ export class DispatchLoop {
   /** `dispatch` not overridden (the usual case): the handler is called directly. */
   readonly #plainDispatch: boolean;
 
-  // One pair of callbacks per source for the whole life of the loop (a source has at most one
-  // receive in flight, so `#pending[source]` tells whether the one settling is still wanted).
-  readonly #onMessage: Array<(message: ASGIEvent) => undefined>;
-  readonly #onFailure: Array<(f: Failure) => undefined>;
-  readonly #onRejected: Array<(error: unknown) => void>;
-  /** The one waiter the in-memory layer hands this consumer's messages to (re-armed after each). */
-  readonly #layerWaiter: ChannelWaiter = {
-    callback: (message) => this.#settle(1, true, message),
-    errback: (error) => this.#settle(1, false, error),
-    spot: null,
-  };
   /** News from outside the loop's own microtasks is acted on in a microtask (see {@link later}). */
   readonly #scheduledAdvance = (): void => {
     this.#scheduled = false;
@@ -156,30 +194,16 @@ export class DispatchLoop {
   constructor(consumer: LoopConsumer, receive: Receive, concurrency: number, layer: TrackedLayer | null, plainDispatch: boolean) {
     this.#consumer = consumer;
     this.#concurrency = concurrency;
-    const sources: Array<() => PromiseLike<ASGIEvent>> = [receive];
+    this.#client = new Source(this, receive);
     if (layer !== null) {
       const inner = layer.inner;
       const channel = layer.channelName;
       this.#channel = channel;
-      sources.push(() => inner.receive(channel));
+      this.#layer = new Source(this, () => inner.receive(channel));
       // Only a layer whose receive() is the class's own: a subclass that overrides it sees
       // every receive, as it would without this path.
       if (inner instanceof InMemoryChannelLayer && inner.receive === InMemoryChannelLayer.prototype.receive) this.#direct = inner;
     }
-    this.#sources = sources;
-    this.#pending = sources.map(() => null);
-    this.#outstanding = sources.map(() => false);
-    this.#settledOk = sources.map(() => false);
-    this.#settledValue = sources.map(() => undefined);
-    this.#onMessage = sources.map((_, source) => (message: ASGIEvent): undefined => {
-      this.#settle(source, true, message);
-      return undefined;
-    });
-    this.#onFailure = sources.map((_, source) => (f: Failure): undefined => {
-      this.#settle(source, false, f.thrown);
-      return undefined;
-    });
-    this.#onRejected = sources.map((_, source) => (error: unknown): void => this.#settle(source, false, error));
     this.#plainDispatch = plainDispatch;
     this.ended = new Promise<void>((resolve, reject) => {
       this.#resolveEnded = resolve;
@@ -225,44 +249,44 @@ export class DispatchLoop {
     }
   }
 
-  #settle(source: number, ok: boolean, value: unknown): void {
-    const pending = this.#pending;
-    if (pending[source] === null) return; // withdrawn as the loop ended
-    pending[source] = null;
-    this.#settledOk[source] = ok;
-    this.#settledValue[source] = value;
-    if (this.#firstArrived === -1) this.#firstArrived = source;
+  /** @internal A receive of `source` settled (a Source's callbacks call this). */
+  settle(source: Source, ok: boolean, value: unknown): void {
+    if (source.pending === null) return; // withdrawn as the loop ended
+    source.pending = null;
+    source.ok = ok;
+    source.value = value;
+    if (this.#firstArrived === null) this.#firstArrived = source;
     else this.#secondArrived = source;
     this.#news();
   }
 
-  #arm(source: number): void {
-    this.#outstanding[source] = true;
+  #arm(source: Source): void {
+    source.outstanding = true;
     const direct = this.#direct;
-    if (source === 1 && direct !== null) {
-      const waiter = this.#layerWaiter;
-      this.#pending[1] = waiter;
+    if (direct !== null && source === this.#layer) {
+      // The source itself waits in the in-memory layer's line.
+      source.pending = source;
       let message: ASGIEvent | undefined;
       try {
-        message = direct.receiveInto(this.#channel, waiter);
+        message = direct.receiveInto(this.#channel, source);
       } catch (e) {
-        this.#settle(1, false, e);
+        this.settle(source, false, e);
         return;
       }
-      if (message !== undefined) this.#settle(1, true, message);
+      if (message !== undefined) this.settle(source, true, message);
       return;
     }
     let r: PromiseLike<ASGIEvent>;
     try {
-      r = this.#sources[source]!();
+      r = source.receive();
     } catch (e) {
       r = Promise.reject(e);
     }
-    this.#pending[source] = r;
+    source.pending = r;
     // A Deferred is observed without a Promise in between: no allocation, no microtask hop
     // (and one that already has its message fires at once).
-    if (r instanceof Deferred) (r as Deferred<ASGIEvent>).addCallbacks(this.#onMessage[source]!, this.#onFailure[source]!);
-    else r.then(this.#onMessage[source], this.#onRejected[source]);
+    if (r instanceof Deferred) (r as Deferred<ASGIEvent>).addCallbacks(source.onMessage, source.onFailure);
+    else r.then(source.onMessage, source.onRejected);
   }
 
   #handlerFailed(e: unknown): void {
@@ -305,8 +329,8 @@ export class DispatchLoop {
   #pass(): { error: unknown } | null | undefined {
     const concurrency = this.#concurrency;
     const held = this.#held;
-    const outstanding = this.#outstanding;
-    const sourceCount = this.#sources.length;
+    const client = this.#client;
+    const layer = this.#layer;
     for (;;) {
       if (this.#cancelled !== null) throw this.#cancelled;
       if (this.#stopping) return this.#failure;
@@ -318,28 +342,27 @@ export class DispatchLoop {
       // Sequential consumers keep Channels' order strictly; concurrent ones still watch the
       // client while busy, so that a disconnect never waits behind slow handlers.
       if (full && (concurrency === 1 || held.length >= HOLD_LIMIT)) return undefined;
-      for (let i = 0; i < sourceCount; i++) {
-        // After a disconnect the client has nothing more to say (a receive would answer the
-        // disconnect again, at once, for ever).
-        if (!outstanding[i] && !(full && i !== 0) && !(i === 0 && this.#clientGone)) this.#arm(i);
-      }
+      // After a disconnect the client has nothing more to say (a receive would answer the
+      // disconnect again, at once, for ever).
+      if (!client.outstanding && !this.#clientGone) this.#arm(client);
       // When every slot is busy only the client is taken (its layer messages wait their turn).
-      let source = -1;
-      if (!full || this.#firstArrived === 0) {
+      if (layer !== null && !layer.outstanding && !full) this.#arm(layer);
+      let source: Source | null = null;
+      if (!full || this.#firstArrived === client) {
         source = this.#firstArrived;
         this.#firstArrived = this.#secondArrived;
-        this.#secondArrived = -1;
-      } else if (this.#secondArrived === 0) {
-        source = 0;
-        this.#secondArrived = -1;
+        this.#secondArrived = null;
+      } else if (this.#secondArrived === client) {
+        source = client;
+        this.#secondArrived = null;
       }
-      if (source === -1) return undefined; // a receive settles, a handler ends, or the instance is cancelled
-      outstanding[source] = false;
-      const value = this.#settledValue[source];
-      this.#settledValue[source] = undefined;
-      if (!this.#settledOk[source]) throw value;
+      if (source === null) return undefined; // a receive settles, a handler ends, or the instance is cancelled
+      source.outstanding = false;
+      const value = source.value;
+      source.value = undefined;
+      if (!source.ok) throw value;
       const message = value as ASGIEvent;
-      if (source === 0 && isDisconnect(message)) this.#clientGone = true;
+      if (source === client && isDisconnect(message)) this.#clientGone = true;
       if (full && !isDisconnect(message)) held.push(message);
       else this.#start(message);
     }
@@ -349,12 +372,11 @@ export class DispatchLoop {
     this.#over = true;
     this.#stopping = true;
     // Withdraw the receives still pending: a cancelled layer receive loses no message.
-    const pending = this.#pending;
-    for (let i = 0; i < pending.length; i++) {
-      const r = pending[i];
-      pending[i] = null;
+    for (const source of [this.#client, this.#layer]) {
+      const r = source?.pending ?? null;
       if (r === null) continue;
-      if (r === this.#layerWaiter) this.#direct!.cancelReceiveInto(this.#channel, this.#layerWaiter);
+      source!.pending = null;
+      if (r === source) this.#direct!.cancelReceiveInto(this.#channel, source);
       else if (typeof (r as { cancel?: unknown }).cancel === 'function') (r as unknown as { cancel(): void }).cancel();
     }
     if (outcome === null) this.#resolveEnded();

@@ -84,7 +84,13 @@ export interface ChannelWaiter extends Receiver {
 class ChannelEntry {
   /** Messages waiting, oldest first (null when none). */
   queue: Fifo<Queued> | null = null;
-  /** Receivers waiting, first come first served (only while `queue` is empty). */
+  /**
+   * The receiver waiting longest (only while `queue` is empty; null when none). It has a field of
+   * its own: a consumer keeps one receiver waiting, taken and put back per message, and an array
+   * would be shrunk and regrown each time.
+   */
+  first: Receiver | null = null;
+  /** The receivers waiting after `first`, in the order they came (null when none). */
   line: Receiver[] | null = null;
   /** The groups this channel is in (null when none). */
   groups: Set<string> | null = null;
@@ -467,7 +473,9 @@ export class InMemoryChannelLayer implements ChannelLayer {
     this.closed = true;
     const waiting: Receiver[] = [];
     for (const entry of this.channels.values()) {
+      if (entry.first !== null) waiting.push(entry.first);
       if (entry.line !== null) waiting.push(...entry.line);
+      entry.first = null;
       entry.line = null;
       entry.queue = null;
       entry.groups = null;
@@ -497,7 +505,7 @@ export class InMemoryChannelLayer implements ChannelLayer {
   /** Forget `entry` if it holds nothing any more (no message, no receiver waiting, no group). */
   private release(entry: ChannelEntry): void {
     if (!entry.live || entry.queue !== null || entry.groups !== null) return;
-    if (entry.line !== null && entry.line.length > 0) return;
+    if (entry.first !== null) return;
     entry.live = false;
     this.channels.delete(entry.name);
   }
@@ -507,10 +515,9 @@ export class InMemoryChannelLayer implements ChannelLayer {
    * `entry` is live (the caller's lookup, or an active membership's).
    */
   private deliver(entry: ChannelEntry, copy: Message, now: number): boolean {
-    const line = entry.line;
-    if (line !== null && line.length > 0) {
-      // Usually the one receiver a consumer keeps waiting: pop, not shift.
-      const receiver = line.length === 1 ? line.pop()! : line.shift()!;
+    const receiver = entry.first;
+    if (receiver !== null) {
+      this.takeFirst(entry);
       this.release(entry); // a channel that was only being waited on
       receiver.callback(copy);
       return true;
@@ -542,8 +549,8 @@ export class InMemoryChannelLayer implements ChannelLayer {
 
   /** Put `receiver` at the end of `entry`'s line, to get its next message. */
   private wait(entry: ChannelEntry, receiver: Receiver): void {
-    if (entry.line === null) entry.line = [receiver];
-    else entry.line.push(receiver);
+    if (entry.first === null) entry.first = receiver;
+    else (entry.line ??= []).push(receiver);
   }
 
   /**
@@ -598,11 +605,26 @@ export class InMemoryChannelLayer implements ChannelLayer {
     this.groups.clear();
   }
 
-  private removeReceiver(entry: ChannelEntry, r: Receiver): void {
+  /** The next receiver in `entry`'s line moves up to first place (null when none is left). */
+  private takeFirst(entry: ChannelEntry): void {
     const line = entry.line;
-    if (line === null) return;
-    const i = line.indexOf(r);
-    if (i !== -1) line.splice(i, 1);
+    if (line === null) entry.first = null;
+    else {
+      entry.first = line.shift()!;
+      if (line.length === 0) entry.line = null;
+    }
+  }
+
+  private removeReceiver(entry: ChannelEntry, r: Receiver): void {
+    if (entry.first === r) this.takeFirst(entry);
+    else {
+      const line = entry.line;
+      if (line === null) return;
+      const i = line.indexOf(r);
+      if (i === -1) return;
+      line.splice(i, 1);
+      if (line.length === 0) entry.line = null;
+    }
     this.release(entry);
   }
 
