@@ -35,9 +35,9 @@ function isDisconnect(message: ASGIEvent): boolean {
  * its places instead of shortening the array, which V8 would shrink), so a broadcast to a
  * thousand members does not regrow an array from nothing every time.
  */
-let laterQueue: Array<(() => void) | undefined> = [];
+let laterQueue: Array<DispatchLoop | undefined> = [];
 let laterLength = 0;
-let spareQueue: Array<(() => void) | undefined> = [];
+let spareQueue: Array<DispatchLoop | undefined> = [];
 const RESOLVED = Promise.resolve();
 
 /** Run the loops queued so far (those queued meanwhile get the next microtask, as they would alone). */
@@ -47,10 +47,10 @@ function runLater(): void {
   laterQueue = spareQueue;
   laterLength = 0;
   for (let i = 0; i < n; i++) {
-    const fn = queue[i]!;
+    const loop = queue[i]!;
     queue[i] = undefined;
     try {
-      fn();
+      loop.runScheduled();
     } catch (e) {
       // A loop catches its own errors; this only keeps one consumer's bug from stopping the rest.
       log.failure('A consumer loop failed', e, undefined, 'error');
@@ -60,12 +60,14 @@ function runLater(): void {
 }
 
 /**
- * Call `fn` in a microtask. A group send wakes every member's loop at once: they all share one
- * microtask, in the order they were woken (the order separate microtasks would run them in),
- * rather than one `queueMicrotask` each — which Node wraps in an async resource per call.
+ * Have `loop` act on its news in a microtask. A group send wakes every member's loop at once:
+ * they all share one microtask, in the order they were woken (the order separate microtasks would
+ * run them in), rather than one `queueMicrotask` each — which Node wraps in an async resource per
+ * call. The loops themselves are queued, not callbacks: a callback is two more objects to read
+ * (the function and its context) per member woken.
  */
-function later(fn: () => void): void {
-  laterQueue[laterLength++] = fn;
+function later(loop: DispatchLoop): void {
+  laterQueue[laterLength++] = loop;
   if (laterLength === 1) void RESOLVED.then(runLater);
 }
 
@@ -121,47 +123,39 @@ class Source implements ChannelWaiter {
  * which type of value?) — a broadcast pays that once per member.
  */
 export class DispatchLoop {
-  /** Settles when the loop has ended: resolved cleanly, rejected with a failed receive or handler. */
-  readonly ended: Promise<void>;
-  readonly #consumer: LoopConsumer;
-  readonly #concurrency: number;
-  /** The client's receive. */
-  readonly #client: Source;
-  /** The channel layer's receive, when the consumer has a layer. */
-  readonly #layer: Source | null = null;
-  /** The in-memory layer taken from directly (the layer source waits in it), when the consumer's layer is one. */
-  readonly #direct: InMemoryChannelLayer | null = null;
-  readonly #channel: string = '';
-  // The sources whose receive settled and was not taken yet, in the order they settled. Two
-  // places are enough: there are at most two sources, each with at most one receive outstanding.
-  #firstArrived: Source | null = null;
-  #secondArrived: Source | null = null;
-  // Client messages read while every slot was busy (to see a disconnect behind them); they
-  // run first once a slot frees. Bounded: past the limit the client is not read until then.
-  readonly #held: ASGIEvent[] = [];
-  #clientGone = false;
-  #running = 0;
-  #stopping = false;
-  #failure: { error: unknown } | null = null;
-  /** Set when the instance is cancelled (the consumer's error): the loop ends at once. */
-  #cancelled: Error | null = null;
-  /** Set once the loop has ended (`ended` settled): no more news is acted on. */
-  #over = false;
+  // The fields a message reads come first, in the order declared, which is the order of their
+  // places in the object: a broadcast reads them for every member, and together they span fewer
+  // memory lines.
   /** `advance` is on the stack: news only asks it to look again. */
   #advancing = false;
   #again = false;
   /** A microtask will call `advance`. */
   #scheduled = false;
-  #resolveEnded!: () => void;
-  #rejectEnded!: (e: unknown) => void;
+  /** Set once the loop has ended (`ended` settled): no more news is acted on. */
+  #over = false;
+  #running = 0;
+  #stopping = false;
+  /** Set when the instance is cancelled (the consumer's error): the loop ends at once. */
+  #cancelled: Error | null = null;
+  #clientGone = false;
+  // The sources whose receive settled and was not taken yet, in the order they settled. Two
+  // places are enough: there are at most two sources, each with at most one receive outstanding.
+  #firstArrived: Source | null = null;
+  #secondArrived: Source | null = null;
+  readonly #concurrency: number;
+  /** The client's receive. */
+  readonly #client: Source;
+  /** The channel layer's receive, when the consumer has a layer. */
+  readonly #layer: Source | null = null;
+  // Client messages read while every slot was busy (to see a disconnect behind them); they
+  // run first once a slot frees. Bounded: past the limit the client is not read until then.
+  readonly #held: ASGIEvent[] = [];
+  readonly #consumer: LoopConsumer;
   /** `dispatch` not overridden (the usual case): the handler is called directly. */
   readonly #plainDispatch: boolean;
-
-  /** News from outside the loop's own microtasks is acted on in a microtask (see {@link later}). */
-  readonly #scheduledAdvance = (): void => {
-    this.#scheduled = false;
-    this.advance();
-  };
+  /** The in-memory layer taken from directly (the layer source waits in it), when the consumer's layer is one. */
+  readonly #direct: InMemoryChannelLayer | null = null;
+  readonly #channel: string = '';
   // A Promise's reactions always run in a microtask of their own: the loop goes on right there.
   readonly #promiseDone = (): void => {
     this.#running--;
@@ -171,6 +165,12 @@ export class DispatchLoop {
     this.#handlerFailed(e);
     this.advance();
   };
+
+  /** Settles when the loop has ended: resolved cleanly, rejected with a failed receive or handler. */
+  readonly ended: Promise<void>;
+  #failure: { error: unknown } | null = null;
+  #resolveEnded!: () => void;
+  #rejectEnded!: (e: unknown) => void;
   // A Deferred (or another thenable) may fire from anywhere, even inside another consumer's
   // send: news.
   readonly #laterDone = (): undefined => {
@@ -218,6 +218,12 @@ export class DispatchLoop {
     this.#news();
   }
 
+  /** @internal News from outside the loop's own microtasks, acted on in a microtask (see {@link later}). */
+  runScheduled(): void {
+    this.#scheduled = false;
+    this.advance();
+  }
+
   /** Look at the state now (or once more, when already looking). */
   advance(): void {
     if (this.#advancing) {
@@ -245,7 +251,7 @@ export class DispatchLoop {
     if (this.#advancing) this.#again = true;
     else if (!this.#scheduled && !this.#over) {
       this.#scheduled = true;
-      later(this.#scheduledAdvance);
+      later(this);
     }
   }
 
