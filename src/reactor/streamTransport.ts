@@ -22,7 +22,7 @@ import {
 } from './fastRead.js';
 import { canWriteDirect, PENDING, pendingBytes, UNAVAILABLE, WRITTEN, writeDirect, writeError, writevDirect } from './fastWrite.js';
 import { assertBytes, deliverConnectionLost, isHalfCloseable, makeConnection } from './glue.js';
-import type { IProducer, IProtocol, IPushProducer, ITLSTransport, TLSOptions } from './interfaces.js';
+import type { IProducer, IProtocol, IPushProducer, ITLSTransport, ITransport, TLSOptions } from './interfaces.js';
 import { ResourceGroup, type ReactorResource, type ResourceTracker } from './resources.js';
 import { peerCertificate, upgradeToTLS } from './tls.js';
 import { assertWritableString, type WriteStringEncoding } from './writeString.js';
@@ -312,6 +312,15 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
 
   write(data: Uint8Array): void {
     assertBytes(data);
+    this.writeBytes(data);
+  }
+
+  /**
+   * @internal `write` for bytes the caller made itself (a protocol's frames): the same rules,
+   * without the argument check. Reached through {@link bytesWriter}, which refuses a subclass
+   * whose `write` would be skipped.
+   */
+  writeBytes(data: Uint8Array): void {
     if (this.writeClosed || data.byteLength === 0) return;
     const socket = this.socket;
     if (this.writesDirect() && this.tookDirect(writeDirect(socket, data, null, socket, StreamTransport.directWriteDone))) return;
@@ -730,4 +739,13 @@ export class StreamTransport implements ITLSTransport, ReactorResource {
     }
     this.setup.onLost?.(failure);
   }
+}
+
+/**
+ * @internal The transport to give a protocol's own frames to through `writeBytes` (past the
+ * argument check of `write`), or null when `transport` is not a StreamTransport or overrides
+ * `write` (whatever it does there must see every write): callers then use `write`.
+ */
+export function bytesWriter(transport: ITransport): StreamTransport | null {
+  return transport instanceof StreamTransport && transport.write === StreamTransport.prototype.write ? transport : null;
 }

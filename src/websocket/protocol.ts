@@ -21,6 +21,7 @@ import { Logger } from '../logger/index.js';
 import type { Address } from '../reactor/address.js';
 import { getReactor } from '../reactor/default.js';
 import { copyRead, kReadBorrowed } from '../reactor/fastRead.js';
+import { bytesWriter, type StreamTransport } from '../reactor/streamTransport.js';
 import type { IProtocol, IPushProducer, ITCPTransport, ITransport } from '../reactor/interfaces.js';
 import {
   CloseCode,
@@ -306,6 +307,8 @@ function byteLength(data: string | Uint8Array): number {
 export abstract class WebSocketProtocol implements IProtocol, IPushProducer, SocketDriver {
   /** The connection; set by `makeConnection`. */
   transport: ITransport | null = null;
+  /** The same transport when it takes our frames without checking their type (see `writeFrame`). */
+  private bytesTransport: StreamTransport | null = null;
   /** The user-facing socket carried by this connection. */
   readonly socket: WebSocket;
   /** Which end this is. */
@@ -481,6 +484,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   /** Attach to `transport` and call `connectionMade`. */
   makeConnection(transport: ITransport): void {
     this.transport = transport;
+    this.bytesTransport = bytesWriter(transport);
     if (this.readPauses !== 0) transport.pauseProducing();
     this.connectionMade();
   }
@@ -766,22 +770,35 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /**
    * @internal See `WebSocket._sendNow`: write one whole message straight to the transport when
-   * nothing stands in its way — open, no message or fragment queued ahead of it, no
-   * backpressure, no compression to run (a prepared frame that is not compressed; data the
-   * deflate extension would not compress) — and say whether it did. False: nothing was done.
+   * nothing stands in its way (see {@link writableNow}) and the deflate extension would not
+   * compress it, and say whether it did. False: nothing was done.
    */
-  writeNow(data: string | Uint8Array | PreparedMessage, isText: boolean): boolean {
-    if (!this.canSend() || this.fragmenting || this.out !== null || this.writePaused) return false;
-    if (data instanceof PreparedMessage) {
-      if (data.compressed || this.role !== 'server') return false;
-      this.transport!.write(data.data);
-    } else {
-      if (this.deflate !== null && this.worthCompressing(data)) return false;
-      this.fragmentCompressed = false;
-      this.writeData(data, isText, true, false);
-    }
+  writeNow(data: string | Uint8Array, isText: boolean): boolean {
+    if (!this.writableNow()) return false;
+    if (this.deflate !== null && this.worthCompressing(data)) return false;
+    this.fragmentCompressed = false;
+    this.writeData(data, isText, true, false);
     if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
     return true;
+  }
+
+  /**
+   * @internal See `WebSocket._sendPreparedNow`: `writeNow` for a frame made by `prepareMessage`,
+   * written as it is (server side only; a compressed frame goes through `sendPrepared`).
+   */
+  writePreparedNow(message: PreparedMessage): boolean {
+    if (!this.writableNow() || message.compressed || this.role !== 'server') return false;
+    this.writeFrame(message.data);
+    if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
+    return true;
+  }
+
+  /**
+   * Whether a whole message may go straight to the transport now: open, no message or fragment
+   * queued ahead of it, no backpressure. The rule of both `writeNow`s.
+   */
+  private writableNow(): boolean {
+    return this.canSend() && !this.fragmenting && this.out === null && !this.writePaused;
   }
 
   /** @internal See `WebSocket.sendPrepared` and `broadcast`. */
@@ -794,7 +811,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
     if (why !== null) return quiet ? false : fail<void>(why);
     if (this.idleTimer !== null) this.lastActivity = this.reactor.seconds();
     if (this.out === null && !this.writePaused) {
-      this.transport!.write(message.data);
+      this.writeFrame(message.data);
       return quiet ? true : succeed<void>(undefined);
     }
     const deferred = quiet ? null : new Deferred<void>();
@@ -816,12 +833,12 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   /** @internal Control frames go out at once, between data frames if need be. */
   sendPing(payload: string | Uint8Array): void {
-    if (this.canSend()) this.transport!.write(encodeControlFrame(Opcode.Ping, payload, this.role === 'client'));
+    if (this.canSend()) this.writeFrame(encodeControlFrame(Opcode.Ping, payload, this.role === 'client'));
   }
 
   /** @internal */
   sendPong(payload: string | Uint8Array): void {
-    if (this.canSend()) this.transport!.write(encodeControlFrame(Opcode.Pong, payload, this.role === 'client'));
+    if (this.canSend()) this.writeFrame(encodeControlFrame(Opcode.Pong, payload, this.role === 'client'));
   }
 
   /** @internal Start the closing handshake; the close frame follows the queued messages. */
@@ -888,7 +905,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
       const p = this.p;
       if (p.inputStopped) return;
       // Answered at once, even between the fragments of a message.
-      if (p.canSend()) p.transport!.write(encodeControlFrame(Opcode.Pong, payload, p.role === 'client'));
+      if (p.canSend()) p.writeFrame(encodeControlFrame(Opcode.Pong, payload, p.role === 'client'));
       p.socket._ping(payload);
     }
     onPong(payload: Buffer): void {
@@ -1035,7 +1052,17 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
   private sendClose(code: number | undefined, reason: string): void {
     if (this.closeSent || this.lost) return;
     this.closeSent = true;
-    this.transport!.write(encodeCloseFrame(code, reason, this.role === 'client'));
+    this.writeFrame(encodeCloseFrame(code, reason, this.role === 'client'));
+  }
+
+  /**
+   * Write bytes framed here: past the transport's argument check when it has that path (they
+   * are bytes we made), through `write` otherwise — also when `transport` was replaced since.
+   */
+  private writeFrame(bytes: Uint8Array): void {
+    const t = this.transport!;
+    if (t === this.bytesTransport) this.bytesTransport.writeBytes(bytes);
+    else t.write(bytes);
   }
 
   /** Write one data frame: a continuation when the previous frame did not end its message. */
@@ -1055,13 +1082,13 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
           writeString.call(t, frameHeaderString(opcode, length, fin, rsv1) + data, 'latin1');
           return;
         }
-        t.write(encodeStringFrame(opcode, data, length, fin, rsv1, null));
+        this.writeFrame(encodeStringFrame(opcode, data, length, fin, rsv1, null));
         return;
       }
     }
     const options = fin && !rsv1 ? (this.role === 'client' ? CLIENT_FRAME : SERVER_FRAME) : { fin, rsv1, mask: this.role === 'client' };
     const bufs = encodeFrame(opcode, data, options);
-    if (bufs.length === 1) t.write(bufs[0]!);
+    if (bufs.length === 1) this.writeFrame(bufs[0]!);
     else t.writeSequence(bufs);
   }
 
@@ -1129,7 +1156,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
       e.deferred?.errback(new WebSocketClosedError());
       return;
     }
-    if (e.kind === K_PREPARED) this.transport!.write((e.data as PreparedMessage).data);
+    if (e.kind === K_PREPARED) this.writeFrame((e.data as PreparedMessage).data);
     else this.writeData(e.data as string | Uint8Array, e.isText, e.fin, e.compressed);
     e.deferred?.callback(undefined);
   }
@@ -1259,7 +1286,7 @@ export abstract class WebSocketProtocol implements IProtocol, IPushProducer, Soc
 
   private static keepalivePing(p: WebSocketProtocol): void {
     if (!p.canSend() || p.transportClosing) return;
-    p.transport!.write(encodeControlFrame(Opcode.Ping, EMPTY, p.role === 'client'));
+    p.writeFrame(encodeControlFrame(Opcode.Ping, EMPTY, p.role === 'client'));
     p.pongTimer = p.reactor.callLater(p.settings.pingTimeout, WebSocketProtocol.keepaliveExpired, p);
   }
 

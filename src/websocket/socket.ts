@@ -226,7 +226,9 @@ export class WebSocketRequest {
  */
 export interface SocketDriver {
   /** Write one whole message now if nothing stands in its way; see `WebSocket._sendNow`. */
-  writeNow(data: string | Uint8Array | PreparedMessage, isText: boolean): boolean;
+  writeNow(data: string | Uint8Array, isText: boolean): boolean;
+  /** `writeNow` for a prepared frame; see `WebSocket._sendPreparedNow`. */
+  writePreparedNow(message: PreparedMessage): boolean;
   /** Queue or write one message (or fragment); see `WebSocket.send`. */
   sendMessage(data: string | Uint8Array, isText: boolean, compress: boolean, fin: boolean): Deferred<void>;
   /**
@@ -569,13 +571,21 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
 
   /**
    * @internal The fast path of a server that usually writes at once (the channels server): write
-   * one whole message — a string (text unless `binary`), bytes (binary), or a frame from
-   * `prepareMessage` — straight to the transport, and return true, when nothing stands in its way
-   * (open, nothing queued ahead, no backpressure, no compression to run). Otherwise return false
-   * having done nothing: `send`/`sendPrepared` then queue it and give the Deferred to wait on.
+   * one whole message — a string (text unless `binary`) or bytes (binary) — straight to the
+   * transport, and return true, when nothing stands in its way (open, nothing queued ahead, no
+   * backpressure, no compression to run). Otherwise return false having done nothing:
+   * `send` then queues it and gives the Deferred to wait on.
    */
-  _sendNow(data: string | Uint8Array | PreparedMessage, binary = false): boolean {
+  _sendNow(data: string | Uint8Array, binary = false): boolean {
     return this.state === ReadyState.OPEN && this.driver.writeNow(data, typeof data === 'string' && !binary);
+  }
+
+  /**
+   * @internal `_sendNow` for a frame from `prepareMessage` (one not compressed, on a server
+   * socket); false, nothing done, means `sendPrepared` must take it.
+   */
+  _sendPreparedNow(message: PreparedMessage): boolean {
+    return this.state === ReadyState.OPEN && this.driver.writePreparedNow(message);
   }
 
   /** @internal broadcast: no Deferred; `true` when accepted. */

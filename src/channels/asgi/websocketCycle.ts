@@ -309,7 +309,9 @@ export class WebsocketCycle implements ASGIConnection {
     try {
       data = this.#messageData(event);
       const now = this.#sendNow;
-      if (now !== null && now(data)) return null;
+      // (=== true: a boolean from a call the compiler did not inline is otherwise tested for
+      // truth by the generic sequence, per message.)
+      if (now !== null && now(data) === true) return null;
     } catch (e) {
       return fail(e);
     }

@@ -16,7 +16,7 @@ import {
   type UpgradeOutcome,
   type WebSocketServerOptions,
 } from '../../websocket/server.js';
-import type { WebSocketData } from '../../websocket/socket.js';
+import type { WebSocket, WebSocketData } from '../../websocket/socket.js';
 import { prepareMessage, type PreparedMessage } from '../../websocket/frame-serializer.js';
 import { AppRunner } from '../asgi/appRunner.js';
 import { ASGIConnectionClosed } from '../asgi/errors.js';
@@ -77,6 +77,8 @@ export class WebsocketBridge {
   readonly #options: WebsocketBridgeOptions;
   readonly #track: (runner: AppRunner) => void;
   readonly #protocol: WebSocketServerProtocol;
+  /** The protocol's socket (kept here: one object fewer to go through per message). */
+  readonly #socket: WebSocket;
   #decision: Deferred<HandshakeDecision> | null = null;
   #deny: Deny | null = null;
   #open = false;
@@ -112,6 +114,7 @@ export class WebsocketBridge {
       onHandshake: (wsRequest) => this.#handshake(wsRequest.protocols),
     });
     const ws = this.#protocol.socket;
+    this.#socket = ws;
     ws.onOpen = () => this.#opened();
     ws.onMessage = (data) => this.#message(data);
     ws.onClose = (code, reason) => this.#closed(code, reason);
@@ -143,7 +146,7 @@ export class WebsocketBridge {
   shutdown(): void {
     if (this.#gone) return;
     if (this.#open) {
-      this.#protocol.socket.close(1001, 'server shutting down');
+      this.#socket.close(1001, 'server shutting down');
       return;
     }
     const cycle = this.cycle;
@@ -165,7 +168,7 @@ export class WebsocketBridge {
     const cycle = new WebsocketCycle((action) => this.#perform(action), {
       subprotocols: offered,
       httpResponseExtension: true,
-      sendNow: (data) => this.#open && this.#sendNow(data),
+      sendNow: (data) => this.#open === true && this.#sendNow(data), // (=== true: see #shareable)
     });
     this.cycle = cycle;
     const decision = new Deferred<HandshakeDecision>();
@@ -263,12 +266,12 @@ export class WebsocketBridge {
       case 'close': {
         const { code, reason } = action;
         return this.#whenOpen(() => {
-          this.#protocol.socket.close(code, reason);
+          this.#socket.close(code, reason);
           return undefined;
         });
       }
       case 'resume-reading':
-        this.#protocol.socket.resumeProducing();
+        this.#socket.resumeProducing();
         return;
     }
   }
@@ -278,20 +281,23 @@ export class WebsocketBridge {
    * The hot path, a message that can go out at once, is `#sendNow`, which `trySend` calls first.
    */
   #send(data: string | Uint8Array): Deferred<void> {
-    const socket = this.#protocol.socket;
+    const socket = this.#socket;
     if (this.#shareable(data)) return socket.sendPrepared(sharedFrame(data)).addErrback(sendFailed);
     return socket.send(data).addErrback(sendFailed);
   }
 
   /** Write `data` to the open socket at once if nothing stands in its way; false: nothing done. */
   #sendNow(data: string | Uint8Array): boolean {
-    const socket = this.#protocol.socket;
-    return socket._sendNow(this.#shareable(data) ? sharedFrame(data) : data);
+    const socket = this.#socket;
+    if (this.#shareable(data)) return socket._sendPreparedNow(sharedFrame(data));
+    return socket._sendNow(data);
   }
 
   /** Whether `data` goes out as the frame shared by every connection sending the same text. */
   #shareable(data: string | Uint8Array): data is string {
-    return typeof data === 'string' && this.#sharedFrames && data.length <= SHARED_FRAME_MAX;
+    // `=== true`: a boolean field read is of unknown type to the compiler, and testing its
+    // truth otherwise takes the generic sequence (false? empty string? number? ...) per send.
+    return typeof data === 'string' && this.#sharedFrames === true && data.length <= SHARED_FRAME_MAX;
   }
 
   /**
@@ -321,12 +327,12 @@ export class WebsocketBridge {
     this.#open = true;
     // A prepared frame is exactly what `send` would write unless an extension (compression)
     // transforms this connection's messages.
-    this.#sharedFrames = this.#protocol.socket.extensions === '';
+    this.#sharedFrames = this.#socket.extensions === '';
     const lifetime = this.#options.maxLifetime;
     if (lifetime !== null && lifetime !== Infinity) {
       this.#lifetimeTimer = this.#ctx.clock.callLater(lifetime, () => {
         this.#lifetimeTimer = null;
-        this.#protocol.socket.close(1000, 'maximum lifetime reached');
+        this.#socket.close(1000, 'maximum lifetime reached');
       });
     }
     this.#runPending();
@@ -335,7 +341,7 @@ export class WebsocketBridge {
   #message(data: WebSocketData): void {
     const cycle = this.cycle;
     if (cycle === null) return;
-    if (!cycle.pushMessage(data)) this.#protocol.socket.pauseProducing();
+    if (!cycle.pushMessage(data)) this.#socket.pauseProducing();
   }
 
   #closed(code: number, reason: string): void {
