@@ -90,6 +90,7 @@ export {
   type WebsocketAction,
   type WebsocketActionHandler,
   type WebsocketCycleOptions,
+  type ImmediateSender,
   type WebsocketState,
 } from './asgi/websocketCycle.js';
 export { AppRunner, type AppRunnerOptions, type AppOutcome } from './asgi/appRunner.js';

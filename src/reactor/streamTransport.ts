@@ -164,22 +164,24 @@ const IO_READ_BORROWED = 4;
  *   is dropped (ConnectionLost, the exception as `cause`).
  */
 export class StreamTransport implements ITLSTransport, ReactorResource {
+  // Read by every write, so first (fields are laid out in the order declared: a server writing to
+  // many connections reads fewer memory lines of each).
+  /** `end()` was called (or the connection is gone): writes are dropped. */
+  private writeClosed = false;
+  /** The IO_* bits. */
+  private io: number;
+  private socket: net.Socket;
   /** True once `loseConnection`/`abortConnection` was called or the connection ended. */
   disconnecting = false;
   /** True once the protocol got `connectionLost`. */
   disconnected = false;
   readonly protocol: IProtocol;
 
-  private socket: net.Socket;
   private readonly setup: TransportSetup;
   private readonly connections: ResourceGroup<StreamTransport>;
-  /** `end()` was called (or the connection is gone): writes are dropped. */
-  private writeClosed = false;
   /** `close()` ran: flushing, then lingering until the socket closes. */
   private closing = false;
   private readPaused = false;
-  /** The IO_* bits. */
-  private io: number;
   private rare: RareState | null = null;
 
   constructor(reactor: ResourceTracker, socket: net.Socket, protocol: IProtocol, setup: TransportSetup) {

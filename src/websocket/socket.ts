@@ -325,6 +325,10 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
   /** {@link ReadyState.CLOSED} */
   static readonly CLOSED = ReadyState.CLOSED;
 
+  // Read by every message sent, so first (fields are laid out in the order declared: see
+  // `WebSocketProtocol`).
+  private state: ReadyState = ReadyState.CONNECTING;
+  private readonly driver: SocketDriver;
   /** Which end of the connection this is. */
   readonly role: WebSocketRole;
   /** See {@link WebSocketHandlers.onOpen}. */
@@ -336,9 +340,7 @@ export class WebSocket implements AsyncIterable<WebSocketData>, IPushProducer {
   /** See {@link WebSocketHandlers.onPong}. */
   onPong: WebSocketHandlers['onPong'] = null;
 
-  private readonly driver: SocketDriver;
   private readonly maxQueue: number;
-  private state: ReadyState = ReadyState.CONNECTING;
   private messageHandler: MessageHandler | null = null;
   private selectedProtocol = '';
   private agreedExtensions = '';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/defer/deferred.js';
 import { CancelledError } from '../../src/defer/errors.js';
 import type { Failure } from '../../src/defer/failure.js';
-import { AppRunner, sentAtOnce } from '../../src/channels/asgi/appRunner.js';
+import { AppRunner, senderOf, sentAtOnce } from '../../src/channels/asgi/appRunner.js';
 import { CloseTimeouts } from '../../src/channels/asgi/closeTimeouts.js';
 import { QueueConnection } from '../../src/channels/asgi/connection.js';
 import { ApplicationCloseTimeoutError, ASGIConnectionClosed } from '../../src/channels/asgi/errors.js';
@@ -457,5 +457,36 @@ describe('AppRunner: fast paths', () => {
     const logged = flushLoggedErrors(ApplicationCloseTimeoutError);
     expect(logged).toHaveLength(2);
     expect(logged[0]!.value.message).toMatch(/3/);
+  });
+});
+
+describe('senderOf: an application\'s send as an object', () => {
+  it('is the runner itself for the send it handed out: sendEvent does what send does, cancellation included', async () => {
+    let send: ((e: ASGIEvent) => PromiseLike<void>) | null = null;
+    const { r, connection } = runner((_scope, _receive, s) => {
+      send = s;
+      return new Promise(() => {}); // runs until cancelled
+    });
+    r.start();
+    const sender = senderOf(send!);
+    expect(sender).toBe(r);
+    await sender.sendEvent({ type: 'http.response.start', status: 200 });
+    expect(connection.sent.map((e) => e.type)).toEqual(['http.response.start']);
+    r.cancel();
+    const after = sender.sendEvent({ type: 'http.response.body', body: new Uint8Array() });
+    await expect(after).rejects.toBeInstanceOf(CancelledError);
+    expect(connection.sent).toHaveLength(1);
+  });
+
+  it('wraps any other function, calling it with the event alone', async () => {
+    const calls: Array<{ self: unknown; event: ASGIEvent }> = [];
+    const send = function (this: unknown, event: ASGIEvent): Promise<void> {
+      calls.push({ self: this, event });
+      return Promise.resolve();
+    };
+    const sender = senderOf(send);
+    expect(sender).not.toBe(send);
+    await sender.sendEvent({ type: 'x' });
+    expect(calls).toEqual([{ self: undefined, event: { type: 'x' } }]);
   });
 });

@@ -15,9 +15,11 @@ function cycleIn(state: State): { cycle: WebsocketCycle; actions: WebsocketActio
   const cycle = new WebsocketCycle((a) => {
     actions.push(a);
   }, {
-    sendNow: (data) => {
-      written.push(data);
-      return true;
+    sendNow: {
+      sendNow: (data) => {
+        written.push(data);
+        return true;
+      },
     },
   });
   cycle.pushConnect();
@@ -64,5 +66,27 @@ describe('WebsocketCycle: a websocket.send refused in each state but open', () =
     expect(written).toEqual(['now']);
     successResultOf(cycle.send({ type: 'websocket.send', text: 'queued' }));
     expect(actions).toEqual([{ kind: 'message', data: 'queued' }]);
+  });
+
+  it('sendNow may be a plain function; when it declines, the message goes through a message action', () => {
+    const actions: WebsocketAction[] = [];
+    const offered: Array<string | Uint8Array> = [];
+    let accept = true;
+    const cycle = new WebsocketCycle((a) => void actions.push(a), {
+      sendNow: (data) => {
+        offered.push(data);
+        return accept;
+      },
+    });
+    cycle.pushConnect();
+    successResultOf(cycle.receive());
+    successResultOf(cycle.send({ type: 'websocket.accept' }));
+    actions.length = 0;
+    expect(cycle.trySend({ type: 'websocket.send', text: 'now' })).toBeNull();
+    accept = false;
+    // Declined: the message action instead (carried out at once here: the handler returns nothing).
+    expect(cycle.trySend({ type: 'websocket.send', text: 'later' })).toBeNull();
+    expect(offered).toEqual(['now', 'later']);
+    expect(actions).toEqual([{ kind: 'message', data: 'later' }]);
   });
 });

@@ -460,6 +460,30 @@ describe('handler concurrency', () => {
     expect(flushLoggedErrors()).toEqual([]);
   });
 
+  it('client messages held while every slot is busy run in order once one frees, past the read-ahead limit too', async () => {
+    const { Worker, log, gate, channel } = worker(2);
+    const comm = connectTo(Worker.asApp());
+    await comm.connect();
+    for (const n of [1, 2]) await layer.send(channel(), { type: 'job.run', n });
+    await settle();
+    // More than the 16 messages read ahead while busy: the rest wait in the client's queue.
+    for (let i = 1; i <= 20; i++) await comm.sendTo({ text: `m${i}` });
+    await settle();
+    expect(log).toEqual(['start 1', 'start 2']);
+    gate(1).callback(undefined);
+    await settle();
+    const texts = Array.from({ length: 20 }, (_, i) => `client m${i + 1}`);
+    expect(log).toEqual(['start 1', 'start 2', 'end 1', ...texts]);
+    // Held again, and freed again: the second round is kept in order as well.
+    for (let i = 21; i <= 23; i++) await comm.sendTo({ text: `m${i}` });
+    await settle();
+    expect(log.slice(-3)).toEqual(['client m21', 'client m22', 'client m23']);
+    gate(2).callback(undefined);
+    await settle();
+    await comm.disconnect();
+    expect(flushLoggedErrors()).toEqual([]);
+  });
+
   it('refuses a concurrency that is not a positive integer', async () => {
     const { Worker } = worker(0);
     const comm = connectTo(Worker.asApp());

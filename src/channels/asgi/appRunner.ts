@@ -8,7 +8,7 @@ import { Failure } from '../../defer/failure.js';
 import type { IReactorTime } from '../../defer/clock.js';
 import { reactor } from '../../reactor/default.js';
 import { Logger } from '../../logger/index.js';
-import type { ASGIApplication, ASGIEvent, Scope } from '../types.js';
+import type { ASGIApplication, ASGIEvent, Scope, Send } from '../types.js';
 import type { ASGIConnection } from './connection.js';
 import type { CloseTimeouts } from './closeTimeouts.js';
 import { ApplicationCloseTimeoutError, ASGIConnectionClosed } from './errors.js';
@@ -29,6 +29,24 @@ const SENT: Promise<void> = Object.freeze(Promise.resolve()) as Promise<void>;
  */
 export function sentAtOnce(result: unknown): boolean {
   return result === SENT;
+}
+
+/** What an application's `send` does, as a method of an object (see {@link senderOf}). */
+export interface EventSender {
+  sendEvent(event: ASGIEvent): PromiseLike<void>;
+}
+
+/** The runners behind the `send` functions they handed out. */
+const runnersBySend = new WeakMap<Send, AppRunner>();
+
+/**
+ * @internal `send` as an object: for an AppRunner's own `send`, the runner itself (its
+ * `sendEvent` is what `send` does); any other function is wrapped. A consumer keeps this instead
+ * of the function: it sends once per group member a broadcast reaches, and calling the runner
+ * directly reads one object where the function reads two more (itself and its context).
+ */
+export function senderOf(send: Send): EventSender {
+  return runnersBySend.get(send) ?? { sendEvent: (event) => send(event) };
 }
 
 /** A rejection as the Failure `Deferred.errback` would make of it. */
@@ -99,16 +117,18 @@ const RETURNED: AppOutcome = Object.freeze({ kind: 'returned' });
  * runner.whenFinished().addErrback(() => undefined); // the cycle already answered 500/abort
  * ```
  */
-export class AppRunner {
+export class AppRunner implements EventSender {
+  // Read by every event sent, so first (fields are laid out in the order declared: see
+  // `WebSocketProtocol`).
+  #outcome: AppOutcome | null = null;
+  readonly #connection: ASGIConnection;
   readonly #app: ASGIApplication;
   readonly #scope: Scope;
-  readonly #connection: ASGIConnection;
   readonly #clock: IReactorTime | null;
   readonly #closeTimeout: number;
   readonly #logErrors: boolean;
   readonly #closeTimeouts: CloseTimeouts | null;
   #started = false;
-  #outcome: AppOutcome | null = null;
   #returned: Deferred<unknown> | null = null;
   /** receive() calls not answered yet (made on first use: most instances never wait). */
   #pending: Set<Deferred<ASGIEvent>> | null = null;
@@ -160,7 +180,9 @@ export class AppRunner {
     connection.onClosed = () => this.#connectionClosed();
     let result: unknown;
     try {
-      result = this.#app(this.#scope, () => this.#receive(), (event) => this.#send(event));
+      const send: Send = (event) => this.#send(event);
+      runnersBySend.set(send, this);
+      result = this.#app(this.#scope, () => this.#receive(), send);
     } catch (e) {
       this.#end(e);
       return this;
@@ -220,6 +242,11 @@ export class AppRunner {
     }
     this.#notify();
     this.#finishConnection(this.#outcome.failure);
+  }
+
+  /** @internal What the application's `send` does (see {@link senderOf}). */
+  sendEvent(event: ASGIEvent): PromiseLike<void> {
+    return this.#send(event);
   }
 
   // ------------------------------------------------------------------ internals

@@ -74,11 +74,23 @@ export interface WebsocketCycleOptions {
   /** Largest denial-response body an application may send. Default 1 MiB. */
   maxDenialBody?: number;
   /**
-   * The server's fast form of the `message` action, used by `trySend`: write the message now if
-   * nothing stands in its way and return true; false and nothing done otherwise (the message
-   * then goes through a `message` action, as from `send`).
+   * The server's fast form of the `message` action, used by `trySend` (see
+   * {@link ImmediateSender}; a function is taken as its `sendNow`).
    */
-  sendNow?: (data: string | Uint8Array) => boolean;
+  sendNow?: ImmediateSender | ImmediateSender['sendNow'];
+}
+
+/**
+ * What writes a message at once for `WebsocketCycle.trySend`. An object with a method rather than
+ * a callback: it is called for every message, and a method reads only its object, where a closure
+ * is two more objects (the function and its context) to read per message.
+ */
+export interface ImmediateSender {
+  /**
+   * Write the message now if nothing stands in its way and return true; false and nothing done
+   * otherwise (the message then goes through a `message` action, as from `send`).
+   */
+  sendNow(data: string | Uint8Array): boolean;
 }
 
 /**
@@ -127,15 +139,17 @@ function toVoid(): void {}
  * dropped.
  */
 export class WebsocketCycle implements ASGIConnection {
+  // Read by every message sent, so first (fields are laid out in the order declared: see
+  // `WebSocketProtocol`).
+  #state: WebsocketState = 'connecting';
+  readonly #sendNow: ImmediateSender | null;
   onClosed: (() => void) | null = null;
 
   readonly #onAction: WebsocketActionHandler;
-  readonly #sendNow: ((data: string | Uint8Array) => boolean) | null;
   readonly #offered: readonly string[];
   readonly #extension: boolean;
   readonly #highWaterMark: number;
   readonly #maxDenialBody: number;
-  #state: WebsocketState = 'connecting';
   #connectPushed = false;
   #events: ASGIEvent[] = [];
   #buffered = 0;
@@ -152,7 +166,8 @@ export class WebsocketCycle implements ASGIConnection {
 
   constructor(onAction: WebsocketActionHandler, options: WebsocketCycleOptions = {}) {
     this.#onAction = onAction;
-    this.#sendNow = options.sendNow ?? null;
+    const now = options.sendNow ?? null;
+    this.#sendNow = typeof now === 'function' ? { sendNow: now } : now;
     this.#offered = options.subprotocols ?? [];
     this.#extension = options.httpResponseExtension ?? true;
     this.#highWaterMark = options.highWaterMark ?? 1024 * 1024;
@@ -311,7 +326,7 @@ export class WebsocketCycle implements ASGIConnection {
       const now = this.#sendNow;
       // (=== true: a boolean from a call the compiler did not inline is otherwise tested for
       // truth by the generic sequence, per message.)
-      if (now !== null && now(data) === true) return null;
+      if (now !== null && now.sendNow(data) === true) return null;
     } catch (e) {
       return fail(e);
     }

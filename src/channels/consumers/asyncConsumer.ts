@@ -6,7 +6,7 @@
 import { Deferred, fail, isThenable, succeed } from '../../defer/deferred.js';
 import { CancelledError } from '../../defer/errors.js';
 import { Logger } from '../../logger/index.js';
-import { sentAtOnce } from '../asgi/appRunner.js';
+import { senderOf, sentAtOnce, type EventSender } from '../asgi/appRunner.js';
 import type { ASGIApplication, ASGIEvent, ChannelLayer, Receive, Scope, Send } from '../types.js';
 import { registerFrameworkClass, resolveHandler } from './dispatch.js';
 import { InvalidChannelLayerError, StopConsumer } from './exceptions.js';
@@ -74,7 +74,8 @@ export class AsyncConsumer {
   /** The connection's scope (set before any handler runs). */
   scope: Scope = { type: '' };
 
-  #send: Send | null = null;
+  /** The connection's `send`, as an object (see `senderOf`). */
+  #sender: EventSender | null = null;
   #layer: TrackedLayer | null = null;
   #options: ConsumerAppOptions = {};
   /** Set when the instance is cancelled: wakes the dispatch loop so it ends at once. */
@@ -160,10 +161,10 @@ export class AsyncConsumer {
    * ```
    */
   send(message: ASGIEvent): PromiseLike<void> {
-    const send = this.#send;
-    if (send === null) return fail<void>(new Error('the consumer is not running: send() has no connection'));
+    const sender = this.#sender;
+    if (sender === null) return fail<void>(new Error('the consumer is not running: send() has no connection'));
     try {
-      const r = send(message);
+      const r = sender.sendEvent(message);
       // The server's shared Promise of a send carried out at once: awaiting a native Promise
       // is far cheaper than awaiting a Deferred (which goes through `then()`). Tested first: it
       // is one comparison, where `instanceof` walks the Promise's prototype chain.
@@ -204,7 +205,7 @@ export class AsyncConsumer {
 
   async #run(scope: Scope, receive: Receive, send: Send): Promise<void> {
     this.scope = scope;
-    this.#send = send;
+    this.#sender = senderOf(send);
     const cls = this.constructor as typeof AsyncConsumer;
     const concurrency = cls.concurrency;
     if (!Number.isInteger(concurrency) || concurrency < 1) {

@@ -24,6 +24,10 @@ export interface LoopConsumer {
 /** Client messages a busy concurrent consumer reads ahead, looking for a disconnect. */
 const HOLD_LIMIT = 16;
 
+/** The bits of the two sources in `DispatchLoop#outstanding`. */
+const CLIENT = 1;
+const LAYER = 2;
+
 /** Client events that end the connection: dispatched even when every handler slot is busy. */
 function isDisconnect(message: ASGIEvent): boolean {
   return message.type === 'websocket.disconnect' || message.type === 'http.disconnect';
@@ -78,13 +82,15 @@ function later(loop: DispatchLoop): void {
  * one object's fields cost a load each, where per-source arrays cost an array each.
  */
 class Source implements ChannelWaiter {
+  // What a message reads comes first (fields are laid out in the order declared).
+  readonly loop: DispatchLoop;
+  /** Its bit in the loop's `#outstanding`. */
+  readonly bit: number;
   /**
    * What to withdraw while its receive is in flight (the receive, or this source itself as the
    * in-memory layer's waiter); null when none is, or once it settled or was withdrawn.
    */
   pending: PromiseLike<ASGIEvent> | ChannelWaiter | null = null;
-  /** Its last receive is still unconsumed (in flight, or settled and not taken). */
-  outstanding = false;
   /** Its settled receive, not taken yet: whether it succeeded, and the message or the error. */
   ok = false;
   value: unknown = undefined;
@@ -99,11 +105,13 @@ class Source implements ChannelWaiter {
     return undefined;
   };
   readonly onRejected = (error: unknown): void => this.loop.settle(this, false, error);
+  readonly receive: () => PromiseLike<ASGIEvent>;
 
-  constructor(
-    readonly loop: DispatchLoop,
-    readonly receive: () => PromiseLike<ASGIEvent>,
-  ) {}
+  constructor(loop: DispatchLoop, bit: number, receive: () => PromiseLike<ASGIEvent>) {
+    this.loop = loop;
+    this.bit = bit;
+    this.receive = receive;
+  }
 
   // As the in-memory layer's waiter: the message, or the layer's closing.
   callback(message: ASGIEvent): void {
@@ -149,7 +157,13 @@ export class DispatchLoop {
   readonly #layer: Source | null = null;
   // Client messages read while every slot was busy (to see a disconnect behind them); they
   // run first once a slot frees. Bounded: past the limit the client is not read until then.
-  readonly #held: ASGIEvent[] = [];
+  // (null when none: nearly always, and then no array is read per message)
+  #held: ASGIEvent[] | null = null;
+  /**
+   * The sources whose last receive is still unconsumed (in flight, or settled and not taken): a
+   * bit each. Kept here, not in the sources, so that a message reads no source it does not take.
+   */
+  #outstanding = 0;
   readonly #consumer: LoopConsumer;
   /** `dispatch` not overridden (the usual case): the handler is called directly. */
   readonly #plainDispatch: boolean;
@@ -194,12 +208,12 @@ export class DispatchLoop {
   constructor(consumer: LoopConsumer, receive: Receive, concurrency: number, layer: TrackedLayer | null, plainDispatch: boolean) {
     this.#consumer = consumer;
     this.#concurrency = concurrency;
-    this.#client = new Source(this, receive);
+    this.#client = new Source(this, CLIENT, receive);
     if (layer !== null) {
       const inner = layer.inner;
       const channel = layer.channelName;
       this.#channel = channel;
-      this.#layer = new Source(this, () => inner.receive(channel));
+      this.#layer = new Source(this, LAYER, () => inner.receive(channel));
       // Only a layer whose receive() is the class's own: a subclass that overrides it sees
       // every receive, as it would without this path.
       if (inner instanceof InMemoryChannelLayer && inner.receive === InMemoryChannelLayer.prototype.receive) this.#direct = inner;
@@ -267,7 +281,7 @@ export class DispatchLoop {
   }
 
   #arm(source: Source): void {
-    source.outstanding = true;
+    this.#outstanding |= source.bit;
     const direct = this.#direct;
     if (direct !== null && source === this.#layer) {
       // The source itself waits in the in-memory layer's line.
@@ -334,25 +348,27 @@ export class DispatchLoop {
    */
   #pass(): { error: unknown } | null | undefined {
     const concurrency = this.#concurrency;
-    const held = this.#held;
     const client = this.#client;
     const layer = this.#layer;
     for (;;) {
       if (this.#cancelled !== null) throw this.#cancelled;
       if (this.#stopping) return this.#failure;
       const full = this.#running >= concurrency;
-      if (!full && held.length > 0) {
-        this.#start(held.shift()!);
+      const held = this.#held;
+      if (!full && held !== null) {
+        const next = held.shift()!;
+        if (held.length === 0) this.#held = null;
+        this.#start(next);
         continue;
       }
       // Sequential consumers keep Channels' order strictly; concurrent ones still watch the
       // client while busy, so that a disconnect never waits behind slow handlers.
-      if (full && (concurrency === 1 || held.length >= HOLD_LIMIT)) return undefined;
+      if (full && (concurrency === 1 || (held !== null && held.length >= HOLD_LIMIT))) return undefined;
       // After a disconnect the client has nothing more to say (a receive would answer the
       // disconnect again, at once, for ever).
-      if (!client.outstanding && !this.#clientGone) this.#arm(client);
+      if ((this.#outstanding & CLIENT) === 0 && !this.#clientGone) this.#arm(client);
       // When every slot is busy only the client is taken (its layer messages wait their turn).
-      if (layer !== null && !layer.outstanding && !full) this.#arm(layer);
+      if (layer !== null && (this.#outstanding & LAYER) === 0 && !full) this.#arm(layer);
       let source: Source | null = null;
       if (!full || this.#firstArrived === client) {
         source = this.#firstArrived;
@@ -363,13 +379,13 @@ export class DispatchLoop {
         this.#secondArrived = null;
       }
       if (source === null) return undefined; // a receive settles, a handler ends, or the instance is cancelled
-      source.outstanding = false;
+      this.#outstanding &= ~source.bit;
       const value = source.value;
       source.value = undefined;
       if (!source.ok) throw value;
       const message = value as ASGIEvent;
       if (source === client && isDisconnect(message)) this.#clientGone = true;
-      if (full && !isDisconnect(message)) held.push(message);
+      if (full && !isDisconnect(message)) (this.#held ??= []).push(message);
       else this.#start(message);
     }
   }

@@ -20,7 +20,7 @@ import type { WebSocket, WebSocketData } from '../../websocket/socket.js';
 import { prepareMessage, type PreparedMessage } from '../../websocket/frame-serializer.js';
 import { AppRunner } from '../asgi/appRunner.js';
 import { ASGIConnectionClosed } from '../asgi/errors.js';
-import { WebsocketCycle, type WebsocketAction } from '../asgi/websocketCycle.js';
+import { WebsocketCycle, type ImmediateSender, type WebsocketAction } from '../asgi/websocketCycle.js';
 import type { ASGIApplication } from '../types.js';
 import { connectionScope, type BridgeContext } from './httpBridge.js';
 
@@ -65,7 +65,14 @@ export function isWebsocketUpgrade(request: Request): boolean {
  *   pauses while the application lags); the close handshake and the disconnect carry the
  *   peer's code and reason. Keepalive pings and the maximum lifetime run on the reactor.
  */
-export class WebsocketBridge {
+export class WebsocketBridge implements ImmediateSender {
+  // Read by every message sent, so first (fields are laid out in the order declared: see
+  // `WebSocketProtocol`).
+  #open = false;
+  /** Whether text messages may go out as the shared frame (see {@link sharedFrame}). */
+  #sharedFrames = false;
+  /** The protocol's socket (kept here: one object fewer to go through per message). */
+  readonly #socket: WebSocket;
   /** The cycle and runner, once the upgrade request was found valid (null before, or when not). */
   cycle: WebsocketCycle | null = null;
   runner: AppRunner | null = null;
@@ -77,13 +84,8 @@ export class WebsocketBridge {
   readonly #options: WebsocketBridgeOptions;
   readonly #track: (runner: AppRunner) => void;
   readonly #protocol: WebSocketServerProtocol;
-  /** The protocol's socket (kept here: one object fewer to go through per message). */
-  readonly #socket: WebSocket;
   #decision: Deferred<HandshakeDecision> | null = null;
   #deny: Deny | null = null;
-  #open = false;
-  /** Whether text messages may go out as the shared frame (see {@link sharedFrame}). */
-  #sharedFrames = false;
   #gone = false;
   /** What the application asked for between its accept and the socket opening. */
   #pending: Array<() => void> = [];
@@ -168,7 +170,7 @@ export class WebsocketBridge {
     const cycle = new WebsocketCycle((action) => this.#perform(action), {
       subprotocols: offered,
       httpResponseExtension: true,
-      sendNow: (data) => this.#open === true && this.#sendNow(data), // (=== true: see #shareable)
+      sendNow: this,
     });
     this.cycle = cycle;
     const decision = new Deferred<HandshakeDecision>();
@@ -278,7 +280,7 @@ export class WebsocketBridge {
 
   /**
    * The `message` action: the socket's send (written at once when it can be, queued otherwise).
-   * The hot path, a message that can go out at once, is `#sendNow`, which `trySend` calls first.
+   * The hot path, a message that can go out at once, is `sendNow`, which `trySend` calls first.
    */
   #send(data: string | Uint8Array): Deferred<void> {
     const socket = this.#socket;
@@ -286,8 +288,12 @@ export class WebsocketBridge {
     return socket.send(data).addErrback(sendFailed);
   }
 
-  /** Write `data` to the open socket at once if nothing stands in its way; false: nothing done. */
-  #sendNow(data: string | Uint8Array): boolean {
+  /**
+   * @internal The cycle's {@link ImmediateSender}: write `data` to the open socket at once if
+   * nothing stands in its way; false: nothing done.
+   */
+  sendNow(data: string | Uint8Array): boolean {
+    if (this.#open !== true) return false; // (!== true: see #shareable)
     const socket = this.#socket;
     if (this.#shareable(data)) return socket._sendPreparedNow(sharedFrame(data));
     return socket._sendNow(data);
