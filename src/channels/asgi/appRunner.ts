@@ -36,8 +36,13 @@ export interface EventSender {
   sendEvent(event: ASGIEvent): PromiseLike<void>;
 }
 
-/** The runners behind the `send` functions they handed out. */
-const runnersBySend = new WeakMap<Send, AppRunner>();
+/**
+ * Where a `send` function an AppRunner handed out keeps its runner. A property of the function
+ * rather than a WeakMap entry: an HTTP server starts a runner per request, and a WeakMap that
+ * large costs the garbage collector on every young-generation collection.
+ */
+const kRunner = Symbol('spindle.appRunner');
+type RunnerSend = Send & { [kRunner]?: unknown };
 
 /**
  * @internal `send` as an object: for an AppRunner's own `send`, the runner itself (its
@@ -46,7 +51,8 @@ const runnersBySend = new WeakMap<Send, AppRunner>();
  * directly reads one object where the function reads two more (itself and its context).
  */
 export function senderOf(send: Send): EventSender {
-  return runnersBySend.get(send) ?? { sendEvent: (event) => send(event) };
+  const runner = (send as RunnerSend)[kRunner];
+  return runner instanceof AppRunner ? runner : { sendEvent: (event) => send(event) };
 }
 
 /** A rejection as the Failure `Deferred.errback` would make of it. */
@@ -180,8 +186,8 @@ export class AppRunner implements EventSender {
     connection.onClosed = () => this.#connectionClosed();
     let result: unknown;
     try {
-      const send: Send = (event) => this.#send(event);
-      runnersBySend.set(send, this);
+      const send: RunnerSend = (event) => this.#send(event);
+      send[kRunner] = this;
       result = this.#app(this.#scope, () => this.#receive(), send);
     } catch (e) {
       this.#end(e);
