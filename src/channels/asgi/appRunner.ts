@@ -123,7 +123,7 @@ const RETURNED: AppOutcome = Object.freeze({ kind: 'returned' });
  * runner.whenFinished().addErrback(() => undefined); // the cycle already answered 500/abort
  * ```
  */
-export class AppRunner implements EventSender {
+export class AppRunner {
   // Read by every event sent, so first (fields are laid out in the order declared: see
   // `WebSocketProtocol`).
   #outcome: AppOutcome | null = null;
