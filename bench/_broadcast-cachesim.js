@@ -2,9 +2,9 @@
 // in memory traffic, counted by valgrind's cache simulator rather than timed — this VM's timings
 // drift by ±30% between runs, counts do not.
 //
-// The server (`serve()` + the consumer of bench/channels.js, on an InMemoryChannelLayer) runs in
-// one process under valgrind; `--clients` counting clients (bench/_counting-client.js) run in a
-// child, untraced, on real loopback sockets. The server sends `--from` and then `--to` messages (one
+// The server (bench/channels.js's Spindle side: `serve()` and its consumer, on an
+// InMemoryChannelLayer) runs in one process under valgrind; `--clients` counting clients
+// (bench/_counting-client.js) run in a child, untraced, on real loopback sockets. The server sends `--from` and then `--to` messages (one
 // `groupSend` per turn); the difference between the two runs, divided by the extra deliveries, is
 // the steady cost of one delivery: instructions, L1 data misses, and misses of a 2 MiB last level
 // (this machine's per-core L2; the simulation does not see the kernel, whose share of the caches
@@ -17,12 +17,11 @@
 // A tool, not a comparison with a peer (hence the leading underscore: `npm run bench` skips it).
 // Needs valgrind (Debian's package). Everything on 127.0.0.1; the child is killed when a run ends.
 import { execFileSync, fork, spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { spindleBroadcastServer } from './channels.js';
 import { openCountingClient } from './_counting-client.js';
 
 const here = fileURLToPath(import.meta.url);
-const dist = (p) => pathToFileURL(join(dirname(dirname(here)), 'dist', p)).href;
 
 /** The clients: open `n` connections, count deliveries, report when `expect` have arrived. */
 async function clients(port, n) {
@@ -56,33 +55,8 @@ async function clients(port, n) {
 
 /** One run: `messages` broadcasts to `count` clients, one per turn of the event loop. */
 async function server(messages, count, time) {
-  const { NodeReactor } = await import(dist('index.js'));
-  const { AsyncWebsocketConsumer, InMemoryChannelLayer, serve } = await import(dist('channels/index.js'));
-  const reactor = new NodeReactor();
-  const running = reactor.run();
-  const layer = new InMemoryChannelLayer({ reactor, capacity: messages + 100 });
-  let members = 0;
-  class Member extends AsyncWebsocketConsumer {
-    static groups = ['bench'];
-    async connect() {
-      members++;
-      await this.accept();
-    }
-    disconnect() {
-      members--;
-    }
-    async bench_message(event) {
-      await this.send({ text: event.text });
-    }
-  }
-  const srv = await serve(Member.asApp(), {
-    reactor,
-    channelLayer: layer,
-    endpoints: ['tcp:0:interface=127.0.0.1:backlog=4096'],
-    lifespan: 'off',
-    websocketPingInterval: null,
-  });
-  const child = fork(here, ['--clients-of', String(srv.addresses[0].port), String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const side = await spindleBroadcastServer(messages + 100);
+  const child = fork(here, ['--clients-of', String(side.port), String(count)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const killer = setTimeout(() => {
     child.kill('SIGKILL');
     console.error('broadcast-cachesim: a run took over 10 minutes; stopped');
@@ -99,14 +73,14 @@ async function server(messages, count, time) {
       child.on('message', f);
     });
   await next((m) => m.opened !== undefined);
-  while (members !== count) await new Promise((r) => setTimeout(r, 10));
+  while (side.members() !== count) await new Promise((r) => setTimeout(r, 10));
   const text = 'b'.repeat(100);
   const done = next((m) => m.done !== undefined);
   child.send({ expect: messages * count });
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let k = 0; k < messages; k++) {
-    layer.groupSend('bench', { type: 'bench.message', text });
+    side.broadcastOnce(text);
     await new Promise((r) => setImmediate(r));
   }
   await done;
@@ -117,12 +91,9 @@ async function server(messages, count, time) {
     console.log(`${n} deliveries: ${(wall / n).toFixed(3)} µs wall, ${(cpu.user / n).toFixed(3)} µs user, ${(cpu.system / n).toFixed(3)} µs system each`);
   }
   child.send({ close: true });
-  while (members !== 0) await new Promise((r) => setTimeout(r, 10));
+  while (side.members() !== 0) await new Promise((r) => setTimeout(r, 10));
   clearTimeout(killer);
-  await srv.stop();
-  await layer.close();
-  reactor.stop();
-  await running;
+  await side.stop();
   process.exit(0);
 }
 

@@ -166,7 +166,11 @@ const mark = (ratio, goal) => `${ratio.toFixed(2)}x (goal >= ${goal}x: ${ratio >
 
 // ================================================================== (a) broadcast: the servers
 
-async function spindleBroadcastServer(capacity) {
+/**
+ * Spindle's side of (a), in this process: `serve()` on 127.0.0.1 with the bench's consumer, over an
+ * InMemoryChannelLayer of `capacity` per channel (also used by bench/_broadcast-cachesim.js).
+ */
+export async function spindleBroadcastServer(capacity) {
   const { NodeReactor } = await import(dist('index.js'));
   const { AsyncWebsocketConsumer, InMemoryChannelLayer, serve } = await import(dist('channels/index.js'));
   const reactor = new NodeReactor();
