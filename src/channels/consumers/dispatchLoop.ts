@@ -96,15 +96,17 @@ class Source implements ChannelWaiter {
   value: unknown = undefined;
   /** The in-memory layer's note of the channel record it waits in (see {@link ChannelWaiter}). */
   spot: unknown = null;
+  // `callback`/`errback` bound, for a receive's Deferred (whose callbacks return the next
+  // result: undefined) or Promise.
   readonly onMessage = (message: ASGIEvent): undefined => {
-    this.loop.settle(this, true, message);
+    this.callback(message);
     return undefined;
   };
   readonly onFailure = (f: Failure): undefined => {
-    this.loop.settle(this, false, f.thrown);
+    this.errback(f.thrown);
     return undefined;
   };
-  readonly onRejected = (error: unknown): void => this.loop.settle(this, false, error);
+  readonly onRejected = (error: unknown): void => this.errback(error);
   readonly receive: () => PromiseLike<ASGIEvent>;
 
   constructor(loop: DispatchLoop, bit: number, receive: () => PromiseLike<ASGIEvent>) {
@@ -113,7 +115,8 @@ class Source implements ChannelWaiter {
     this.receive = receive;
   }
 
-  // As the in-memory layer's waiter: the message, or the layer's closing.
+  // Its receive settled: the message, or the error (as the in-memory layer's waiter, the layer's
+  // closing).
   callback(message: ASGIEvent): void {
     this.loop.settle(this, true, message);
   }
@@ -390,17 +393,21 @@ export class DispatchLoop {
     }
   }
 
+  /** Take back `source`'s receive if one is in flight (a late answer is then ignored). */
+  #withdraw(source: Source): void {
+    const r = source.pending;
+    if (r === null) return;
+    source.pending = null;
+    if (r === source) this.#direct!.cancelReceiveInto(this.#channel, source);
+    else if (typeof (r as { cancel?: unknown }).cancel === 'function') (r as unknown as { cancel(): void }).cancel();
+  }
+
   #end(outcome: { error: unknown } | null): void {
     this.#over = true;
     this.#stopping = true;
     // Withdraw the receives still pending: a cancelled layer receive loses no message.
-    for (const source of [this.#client, this.#layer]) {
-      const r = source?.pending ?? null;
-      if (r === null) continue;
-      source!.pending = null;
-      if (r === source) this.#direct!.cancelReceiveInto(this.#channel, source);
-      else if (typeof (r as { cancel?: unknown }).cancel === 'function') (r as unknown as { cancel(): void }).cancel();
-    }
+    this.#withdraw(this.#client);
+    if (this.#layer !== null) this.#withdraw(this.#layer);
     if (outcome === null) this.#resolveEnded();
     else this.#rejectEnded(outcome.error);
   }
